@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class DjangoTaskqConfig(AppConfig):
+    name = "django_taskq"
+    verbose_name = "Queues"
+    default_auto_field = "django.db.models.AutoField"
+
+    def ready(self) -> None:
+        # Registers the checks and the signal receivers.
+        from . import checks, connections, cron_checks, transactions  # noqa: F401
+        from .backends import checks as task_backend_checks  # noqa: F401
+        from .contrib import prometheus  # noqa: F401  (check W040; prometheus-client stays unimported)

@@ -1,0 +1,190 @@
+"""Redis clients: one client (and pool) per distinct connection configuration per process."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from .conf import CONNECTION_KEYS, taskq_settings
+
+_lock = threading.Lock()
+_clients: dict[str, redis.Redis] = {}
+
+_WATCHED_SETTINGS = frozenset({"RQ_QUEUES", "RQ", "CACHES"})
+
+
+def connection_params(config: dict[str, Any]) -> dict[str, Any]:
+    """The connection part of one RQ_QUEUES entry (queue options left out)."""
+    return {key: config[key] for key in CONNECTION_KEYS if key in config}
+
+
+def connection_key(config: dict[str, Any]) -> str:
+    """A stable identity for a connection configuration: equal keys share one client."""
+    return repr(sorted(connection_params(config).items(), key=lambda item: item[0]))
+
+
+def get_connection(name: str = "default") -> redis.Redis:
+    """The shared Redis client of queue ``name``."""
+    return get_redis_connection(taskq_settings.queue_config(name))
+
+
+def get_redis_connection(config: dict[str, Any]) -> redis.Redis:
+    """The shared client for a connection configuration, created on first use."""
+    key = connection_key(config)
+    client = _clients.get(key)
+    if client is None:
+        with _lock:
+            client = _clients.get(key)
+            if client is None:
+                client = build_client(connection_params(config))
+                _clients[key] = client
+    return client
+
+
+def server_version(client: redis.Redis) -> tuple[int, int, int]:
+    """Redis server version, asked once per client (RQ asks once per queue object)."""
+    version: tuple[int, int, int] | None = getattr(client, "_taskq_server_version", None)
+    if version is None:
+        info = client.info("server")
+        major, minor, patch = (int(part) for part in str(info["redis_version"]).split(".")[:3])
+        version = (major, minor, patch)
+        client._taskq_server_version = version  # type: ignore[attr-defined]
+    return version
+
+
+def build_client(params: dict[str, Any]) -> redis.Redis:
+    """A new client for the connection keys of one RQ_QUEUES entry."""
+    if "USE_REDIS_CACHE" in params:
+        return _client_from_cache(params["USE_REDIS_CACHE"])
+
+    kwargs: dict[str, Any] = {}
+    for key, kwarg in (
+        ("DB", "db"),
+        ("USERNAME", "username"),
+        ("PASSWORD", "password"),
+        ("SOCKET_TIMEOUT", "socket_timeout"),
+    ):
+        if key in params:
+            kwargs[kwarg] = params[key]
+    ssl = bool(params.get("SSL", False)) or str(params.get("URL", "")).startswith("rediss://")
+    if ssl and "SSL_CERT_REQS" in params:
+        kwargs["ssl_cert_reqs"] = params["SSL_CERT_REQS"]
+    kwargs.update(params.get("CONNECTION_KWARGS", {}))
+    kwargs.update(params.get("REDIS_CLIENT_KWARGS", {}))
+
+    if "SENTINELS" in params:
+        from redis.sentinel import Sentinel
+
+        sentinel_kwargs = dict(params.get("SENTINEL_KWARGS", {}))
+        if ssl:
+            kwargs["ssl"] = True
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            [tuple(address) for address in params["SENTINELS"]],
+            sentinel_kwargs=sentinel_kwargs or None,
+            socket_timeout=params.get("SOCKET_TIMEOUT"),
+        )
+        master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            params["MASTER_NAME"], redis_class=redis.Redis, **kwargs
+        )
+        return master
+
+    if "URL" in params:
+        url = params["URL"]
+        if ssl:
+            url = _with_tls_scheme(url)
+        client = redis.Redis.from_url(url, **kwargs)
+        # redis-py lets the URL's db/user/password win over keyword arguments; here an explicit
+        # DB, USERNAME or PASSWORD key wins, as it does for every other way of connecting.
+        explicit = {k: v for k, v in kwargs.items() if k in ("db", "username", "password")}
+        client.connection_pool.connection_kwargs.update(explicit)
+        return client
+
+    if "UNIX_SOCKET_PATH" in params:
+        return redis.Redis(unix_socket_path=params["UNIX_SOCKET_PATH"], **kwargs)
+
+    if ssl:
+        kwargs["ssl"] = True
+    return redis.Redis(host=params.get("HOST", "localhost"), port=params.get("PORT", 6379), **kwargs)
+
+
+def _with_tls_scheme(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "redis":
+        return urlunsplit(parts._replace(scheme="rediss"))
+    return url
+
+
+def _client_from_cache(alias: str) -> redis.Redis:
+    """The client of a Django cache, sharing its pool: django-redis or Django's RedisCache."""
+    from django.core.cache import caches
+
+    cache = caches[alias]
+    client = getattr(cache, "client", None)
+    if client is not None and hasattr(client, "get_client"):  # django-redis
+        return client.get_client(write=True)  # type: ignore[no-any-return]
+    inner = getattr(cache, "_cache", None)
+    if inner is not None and hasattr(inner, "get_client"):  # django.core.cache.backends.redis
+        return inner.get_client(write=True)  # type: ignore[no-any-return]
+    raise TypeError(f"Cache {alias!r} ({type(cache).__name__}) is not a Redis cache.")
+
+
+def describe(config: dict[str, Any]) -> str:
+    """Where a connection goes, for humans: never a password or a full URL."""
+    params = connection_params(config)
+    if "USE_REDIS_CACHE" in params:
+        return f"cache {params['USE_REDIS_CACHE']!r}"
+    if "SENTINELS" in params:
+        hosts = ",".join(f"{host}:{port}" for host, port in params["SENTINELS"])
+        return f"sentinel {params.get('MASTER_NAME')}@{hosts}/{params.get('DB', 0)}"
+    if "URL" in params:
+        parts = urlsplit(params["URL"])
+        if parts.scheme == "unix":
+            return f"unix:{parts.path}"
+        db = params.get("DB", parts.path.lstrip("/") or 0)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}/{db}"
+    if "UNIX_SOCKET_PATH" in params:
+        return f"unix:{params['UNIX_SOCKET_PATH']}?db={params.get('DB', 0)}"
+    scheme = "rediss" if params.get("SSL") else "redis"
+    return f"{scheme}://{params.get('HOST', 'localhost')}:{params.get('PORT', 6379)}/{params.get('DB', 0)}"
+
+
+def reset() -> None:
+    """Forget every client: the next use builds fresh ones."""
+    with _lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for client in clients:
+        client.connection_pool.disconnect()
+
+
+def _forget_after_fork() -> None:
+    # The child must never use the parent's sockets: drop the clients (closing nothing, since
+    # the sockets are the parent's) and a lock another thread may have held at fork time.
+    global _lock
+    _lock = threading.Lock()
+    _clients.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in _WATCHED_SETTINGS:
+        reset()
+
+
+def queues_by_connection() -> dict[str, list[str]]:
+    """Queue names of RQ_QUEUES grouped by the connection they share, in settings order."""
+    groups: dict[str, list[str]] = {}
+    for name, config in taskq_settings.QUEUES.items():
+        if isinstance(config, dict):
+            groups.setdefault(connection_key(config), []).append(name)
+    return groups

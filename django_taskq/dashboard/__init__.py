@@ -1,0 +1,1 @@
+"""The admin-integrated dashboard: views, urls, forms and the data they read."""

@@ -1,0 +1,165 @@
+"""The changes the dashboard makes, so that 100k jobs fit in one request.
+
+Requeue, delete and empty are ``django_taskq.maintenance``'s batched Lua scripts (one round
+trip per thousand jobs, the same code as the ``rqempty``/``rqfailed``/``rqdelete`` commands).
+Stop, cancel and "enqueue now" go through RQ's own API job by job: they touch executions,
+dependents and rate limits, and only ever apply to a bounded selection (one page of jobs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+
+from .. import maintenance
+from ..queues import DjangoQueue, get_queue
+from .data import queue_or_none, state_key
+
+# Per-state actions on a selection; the "all" actions; which ones need a confirmation page.
+SELECTION_ACTIONS: dict[str, tuple[str, ...]] = {
+    "queued": ("cancel", "delete"),
+    "started": ("stop",),
+    "deferred": ("enqueue", "cancel", "delete"),
+    "finished": ("delete",),
+    "failed": ("requeue", "delete"),
+    "scheduled": ("enqueue", "cancel", "delete"),
+    "canceled": ("requeue", "delete"),
+}
+ALL_ACTIONS: dict[str, tuple[str, ...]] = {
+    "queued": ("empty",),
+    "started": (),
+    "deferred": ("empty",),
+    "finished": ("empty",),
+    "failed": ("requeue_all", "empty"),
+    "scheduled": ("empty",),
+    "canceled": ("requeue_all", "empty"),
+}
+DESTRUCTIVE = frozenset({"delete", "cancel", "stop", "empty"})
+LABELS = {
+    "requeue": "Requeue",
+    "delete": "Delete",
+    "stop": "Stop",
+    "cancel": "Cancel",
+    "enqueue": "Enqueue now",
+    "requeue_all": "Requeue all",
+    "empty": "Delete all",
+}
+PAST = {
+    "requeue": "requeued",
+    "delete": "deleted",
+    "stop": "asked to stop",
+    "cancel": "canceled",
+    "enqueue": "enqueued",
+    "requeue_all": "requeued",
+    "empty": "deleted",
+}
+
+
+@dataclass
+class Outcome:
+    done: int = 0
+    skipped: int = 0  # jobs missing, or not in a state the action applies to
+
+
+def delete_jobs(queue: DjangoQueue, ids: list[str]) -> Outcome:
+    """Delete jobs (data, results, registry entries); running jobs are left alone."""
+    done = maintenance.delete_jobs(queue, ids)
+    return Outcome(done=done, skipped=len(ids) - done)
+
+
+def requeue_jobs(queue: DjangoQueue, ids: list[str]) -> Outcome:
+    """Put failed or canceled jobs back on their queue."""
+    done = maintenance.requeue_jobs(queue, ids)
+    return Outcome(done=done, skipped=len(ids) - done)
+
+
+def empty(queue: DjangoQueue, state: str) -> Outcome:
+    """Delete every job in ``state`` (never ``started``: running jobs are stopped instead)."""
+    if state == "queued":
+        return Outcome(done=maintenance.empty_queue(queue))
+    return Outcome(done=maintenance.delete_registry(queue, state))
+
+
+def requeue_all(queue: DjangoQueue, state: str) -> Outcome:
+    """Put every failed (or canceled) job back on the queue."""
+    return Outcome(done=maintenance.requeue_registry(queue, state))
+
+
+def _fetch(queue: DjangoQueue, ids: list[str]) -> tuple[list[Any], int]:
+    jobs = queue.job_class.fetch_many(ids, connection=queue.connection, serializer=queue.serializer)
+    found = [job for job in jobs if job is not None]
+    return found, len(ids) - len(found)
+
+
+def stop_jobs(queue: DjangoQueue, ids: list[str]) -> Outcome:
+    """Ask the workers running these jobs to stop them."""
+    outcome = Outcome()
+    for job_id in ids:
+        try:
+            send_stop_job_command(queue.connection, job_id, serializer=queue.serializer)
+        except (InvalidJobOperation, NoSuchJobError, ValueError):
+            outcome.skipped += 1
+        else:
+            outcome.done += 1
+    return outcome
+
+
+def cancel_jobs(queue: DjangoQueue, ids: list[str]) -> Outcome:
+    """Cancel jobs: they move to the canceled registry and will not run."""
+    found, missing = _fetch(queue, ids)
+    outcome = Outcome(skipped=missing)
+    for job in found:
+        try:
+            job.cancel()
+        except (InvalidJobOperation, ValueError):
+            outcome.skipped += 1
+        else:
+            outcome.done += 1
+    return outcome
+
+
+def enqueue_now(queue: DjangoQueue, ids: list[str], state: str) -> Outcome:
+    """Put scheduled or deferred jobs on their queue right away (dependencies are not waited for)."""
+    found, missing = _fetch(queue, ids)
+    outcome = Outcome(skipped=missing)
+    registry_key = state_key(queue, state)
+    for job in found:
+        if job.get_status(refresh=False) != state:
+            outcome.skipped += 1
+            continue
+        target = queue_or_none(job.origin) or queue
+        with queue.connection.pipeline() as pipe:
+            pipe.zrem(registry_key, job.id)
+            try:
+                target._enqueue_job(job, pipeline=pipe)
+            except (InvalidJobOperation, ValueError):  # e.g. a rate-limited job
+                outcome.skipped += 1
+                continue
+            pipe.execute()
+        outcome.done += 1
+    return outcome
+
+
+def run(queue: DjangoQueue, state: str, action: str, ids: list[str]) -> Outcome:
+    """Run a validated action; ``ids`` is ignored by the whole-state actions."""
+    if action == "requeue":
+        return requeue_jobs(queue, ids)
+    if action == "delete":
+        return delete_jobs(queue, ids)
+    if action == "stop":
+        return stop_jobs(queue, ids)
+    if action == "cancel":
+        return cancel_jobs(queue, ids)
+    if action == "enqueue":
+        return enqueue_now(queue, ids, state)
+    if action == "requeue_all":
+        return requeue_all(queue, state)
+    if action == "empty":
+        return empty(queue, state)
+    raise ValueError(f"Unknown action {action!r}.")
+
+
+__all__ = ["ALL_ACTIONS", "DESTRUCTIVE", "LABELS", "SELECTION_ACTIONS", "Outcome", "get_queue", "run"]

@@ -1,0 +1,24 @@
+"""URLs of the dashboard, relative to where it is mounted (the admin or ``django_taskq.urls``)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from . import api, views
+
+app_name = "django_taskq"
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("workers/", views.workers, name="workers"),
+    path("workers/<path:worker_name>/", views.worker, name="worker"),
+    path("scheduler/", views.scheduler, name="scheduler"),
+    path("cron/", views.cron, name="cron"),
+    path("queues/<str:queue>/", views.queue, name="queue"),
+    path("queues/<str:queue>/action/", views.queue_action, name="queue_action"),
+    path("queues/<str:queue>/job/<str:job_id>/", views.job, name="job"),
+    path("queues/<str:queue>/job/<str:job_id>/action/", views.job_action, name="job_action"),
+    path("queues/<str:queue>/<str:state>/", views.queue, name="queue_state"),
+    path("stats.json", api.stats_json, name="stats_json"),
+    path("metrics", api.metrics, name="metrics"),
+]

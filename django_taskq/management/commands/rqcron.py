@@ -1,0 +1,125 @@
+"""Run the periodic jobs of RQ_CRON: ``./manage.py rqcron`` (safe to run in several processes)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from datetime import datetime, timezone
+from types import FrameType
+from typing import Any
+
+import redis
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_taskq.cron import DEFAULT_TICK, CronConfigError, CronRunner, cron_runners, cron_status
+from django_taskq.exceptions import TaskqError
+from django_taskq.management.common import positive_number
+from django_taskq.management.worker_options import add_logging_level_argument
+
+
+class Command(BaseCommand):
+    help = (
+        "Enqueue the periodic jobs of RQ_CRON when they are due. Several rqcron processes may run "
+        "at once: each slot is enqueued exactly once."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--interval",
+            type=positive_number,
+            default=DEFAULT_TICK,
+            help=f"Seconds between two looks at the schedule (default {DEFAULT_TICK:g}).",
+        )
+        parser.add_argument(
+            "--once", action="store_true", help="Evaluate the schedule once, enqueue what is due, exit."
+        )
+        parser.add_argument(
+            "--list",
+            action="store_true",
+            dest="list_entries",
+            help="Print each entry's schedule, next and last run; exit.",
+        )
+        parser.add_argument(
+            "--name", help="Name of this runner, shown on the dashboard (default: host.pid.random)."
+        )
+        add_logging_level_argument(parser)
+
+    def handle(self, *args: Any, interval: float, once: bool, list_entries: bool, name: str | None,
+               logging_level: str | None, verbosity: int, **options: Any) -> None:  # fmt: skip
+        if list_entries:
+            self._list()
+            return
+        self._setup_logging(logging_level or {0: "WARNING", 1: "INFO"}.get(verbosity, "DEBUG"))
+        try:
+            runner = CronRunner(interval=interval, name=name)
+        except (CronConfigError, TaskqError) as exc:
+            raise CommandError(str(exc), returncode=2) from exc
+        if not runner.entries:
+            self.stdout.write(self.style.WARNING("RQ_CRON is empty: nothing to run."))
+            return
+        if once:
+            try:
+                runs = runner.tick()
+                runner.leave()
+            except (redis.RedisError, OSError) as exc:
+                raise CommandError(f"Redis unreachable: {type(exc).__name__}: {exc}", returncode=3) from exc
+            for run in runs:
+                what = f"enqueued job {run.job_id}" if run.job_id else f"skipped ({run.late:.0f} s late)"
+                self.stdout.write(f"{run.slot.isoformat()}: {what}")
+            self.stdout.write(self.style.SUCCESS(f"{len(runs)} slot(s) claimed by {runner.name}."))
+            return
+        self._ping(runner)
+        previous = {sig: signal.signal(sig, self._stopper(runner)) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            runner.run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        self.stdout.write(f"Cron runner {runner.name} stopped.")
+
+    def _stopper(self, runner: CronRunner) -> Any:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            runner.stop()
+
+        return stop
+
+    def _ping(self, runner: CronRunner) -> None:
+        """Fail fast, with a clear message, when a Redis server of the entries is unreachable."""
+        for entry in runner.entries:
+            try:
+                runner.queue(entry).connection.ping()
+            except (redis.RedisError, OSError) as exc:
+                raise CommandError(
+                    f"Redis of queue {entry.queue!r} (cron entry {entry.name!r}) is unreachable: "
+                    f"{type(exc).__name__}.",
+                    returncode=3,
+                ) from exc
+
+    def _list(self) -> None:
+        now = datetime.now(timezone.utc)
+        try:
+            runners = cron_runners(now=now)
+        except (redis.RedisError, OSError, TaskqError):
+            runners = []
+        self.stdout.write(f"Cron runners alive: {', '.join(runners) or 'none'}")
+        for status in cron_status(now=now):
+            self.stdout.write(self.style.MIGRATE_HEADING(status.name))
+            self.stdout.write(f"  func      {status.func} on queue {status.queue}")
+            self.stdout.write(f"  schedule  {status.schedule} ({status.timezone})")
+            if status.error:
+                self.stdout.write(self.style.ERROR(f"  error     {status.error}"))
+            if status.next_run:
+                self.stdout.write(f"  next run  {status.next_run.isoformat()}")
+            for run in status.last_runs[:3]:
+                self.stdout.write(
+                    f"  last run  {run.slot.isoformat()} {run.outcome} {run.job_id or ''}".rstrip()
+                )
+
+    def _setup_logging(self, level: str) -> None:
+        logger = logging.getLogger("django_taskq.cron")
+        logger.setLevel(level)
+        if not any(getattr(handler, "_taskq_rqcron", False) for handler in logger.handlers):
+            handler = logging.StreamHandler(self.stdout)  # type: ignore[arg-type]
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            handler._taskq_rqcron = True  # type: ignore[attr-defined]
+            logger.addHandler(handler)

@@ -1,0 +1,39 @@
+"""Delete every queued job of queues: ``./manage.py rqempty QUEUE [QUEUE ...] [--noinput]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_taskq import maintenance
+from django_taskq.management.common import (
+    EXIT_ERROR,
+    add_bulk_arguments,
+    check_queue_names,
+    confirm,
+    plural,
+    redis_errors,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete every queued job (and its data) of the given queues, in batches. Jobs that are "
+        "running, scheduled, failed or finished are not touched."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("queues", nargs="+", metavar="QUEUE", help="Queues to empty.")
+        add_bulk_arguments(parser, what="Jobs", confirm_help="Do not ask for confirmation.")
+
+    def handle(
+        self, *args: Any, queues: list[str], interactive: bool, batch_size: int, **options: Any
+    ) -> None:
+        names = check_queue_names(queues)
+        if interactive and not confirm(f"This deletes every queued job of {', '.join(names)}."):
+            raise CommandError("Cancelled: nothing was deleted.", returncode=EXIT_ERROR)
+        with redis_errors(names):
+            for name in names:
+                count = maintenance.empty_queue(name, batch_size=batch_size)
+                self.stdout.write(self.style.SUCCESS(f"{name}: deleted {plural(count, 'queued job')}"))

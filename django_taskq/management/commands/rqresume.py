@@ -1,0 +1,27 @@
+"""Resume suspended workers: ``./manage.py rqresume [-q QUEUE ...]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from rq.suspension import resume
+
+from django_taskq.management.common import add_queue_filter, check_queue_names, connections_of, redis_errors
+
+
+class Command(BaseCommand):
+    help = "Resume the workers that rqsuspend suspended, on every configured Redis connection (or --queue)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        add_queue_filter(parser)
+
+    def handle(self, *args: Any, queues: list[str] | None, **options: Any) -> None:
+        names = check_queue_names(queues) if queues else None
+        with redis_errors(names):
+            for location, client, queue_names in connections_of(names):
+                was_suspended = bool(resume(client))
+                state = "Resumed workers" if was_suspended else "Workers were not suspended"
+                self.stdout.write(
+                    self.style.SUCCESS(f"{state} on {location}") + f" (queues: {', '.join(queue_names)})"
+                )

@@ -1,0 +1,44 @@
+"""Suspend the workers: ``./manage.py rqsuspend [--duration SECONDS] [-q QUEUE ...]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from rq.suspension import suspend
+
+from django_taskq.management.common import (
+    add_queue_filter,
+    check_queue_names,
+    connections_of,
+    positive_int,
+    redis_errors,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Suspend the workers of every configured Redis connection (or of the queues given): they "
+        "finish their current job and take no new one until rqresume or the end of --duration. "
+        "Suspension is per Redis connection, so it covers every queue that shares it."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        add_queue_filter(parser)
+        parser.add_argument(
+            "--duration",
+            type=positive_int,
+            metavar="SECONDS",
+            help="Resume by itself after this many seconds (default: until rqresume).",
+        )
+
+    def handle(self, *args: Any, queues: list[str] | None, duration: int | None, **options: Any) -> None:
+        names = check_queue_names(queues) if queues else None
+        with redis_errors(names):
+            for location, client, queue_names in connections_of(names):
+                suspend(client, duration)
+                until = f" for {duration} seconds" if duration else " until rqresume"
+                self.stdout.write(
+                    self.style.SUCCESS(f"Suspended workers on {location}{until}")
+                    + f" (queues: {', '.join(queue_names)})"
+                )

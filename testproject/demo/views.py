@@ -1,0 +1,28 @@
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from django_taskq.stats import gather
+
+from . import jobs
+
+
+@require_http_methods(["GET", "POST"])
+def home(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        kind = request.POST.get("job", "")
+        with transaction.atomic():  # jobs are written to Redis when this commits
+            if kind == "sum":
+                job = jobs.sum_digits.delay(request.POST.get("text", "") or "2026-11-23")
+            elif kind == "slow":
+                job = jobs.flaky_report.delay(2.0)
+            elif kind == "email":
+                job = jobs.send_welcome_email.delay(request.POST.get("email", "") or "newcomer@example.com")
+            else:
+                messages.error(request, "Unknown job.")
+                return redirect("demo:home")
+            messages.success(request, f"Enqueued {job.func_name} as job {job.id} on {job.origin}.")
+        return redirect("demo:home")
+    return render(request, "demo/home.html", {"stats": gather()})

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+
+from django_taskq.embedded import EmbeddedRedis, ensure_shared_server, redis_server_executable
+
+
+def test_executable_found() -> None:
+    assert Path(redis_server_executable()).exists()
+
+
+def test_private_server_starts_and_stops(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path).start()
+    client = redis.Redis.from_url(server.url)
+    assert client.ping()
+    assert client.config_get("save") == {"save": ""}
+    server.stop()
+    client.close()
+    try:
+        client.ping()
+        raise AssertionError("server still answers after stop()")
+    except redis.ConnectionError:
+        pass
+
+
+def test_shared_server_is_reused_across_processes(tmp_path: Path) -> None:
+    url = ensure_shared_server(tmp_path)
+    code = f"import django_taskq.embedded as e; print(e.ensure_shared_server({str(tmp_path)!r}))"
+    other = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert other.stdout.strip() == url
+    client = redis.Redis.from_url(url)
+    assert client.ping()
+    client.shutdown(nosave=True)  # our own throwaway server, started above
+
+
+def test_shared_server_restarted_when_dead(tmp_path: Path) -> None:
+    first = ensure_shared_server(tmp_path)
+    redis.Redis.from_url(first).shutdown(nosave=True)  # our own throwaway server
+    second = ensure_shared_server(tmp_path)
+    client = redis.Redis.from_url(second)
+    assert client.ping()
+    client.shutdown(nosave=True)

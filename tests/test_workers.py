@@ -1,0 +1,255 @@
+"""Worker behaviour with real processes: crashes, timeouts, stop requests, database hygiene,
+dead workers' jobs, Redis restarts; plus the worker classes' own rules."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.test import override_settings
+from rq import Queue, Retry
+from rq.command import send_stop_job_command
+from rq.job import Job, JobStatus
+from rq.scheduler import RQScheduler
+
+from django_taskq.connections import get_connection
+from django_taskq.embedded import EmbeddedRedis
+from django_taskq.workers import (
+    WORKER_KINDS,
+    DjangoPreforkWorker,
+    DjangoSimpleWorker,
+    DjangoSpawnWorker,
+    DjangoWorker,
+    get_scheduler,
+    get_worker,
+    resolve_worker_class,
+)
+from tests.testapp.worker_jobs import ORDER_KEY, STARTED_KEY
+from tests.worker_helpers import output, run, running, wait_for
+
+
+def enqueue(func: str, *args: object, connection: redis.Redis | None = None, **options: object) -> Job:
+    return Queue("default", connection=connection or get_connection()).enqueue(func, *args, **options)
+
+
+def status(job: Job) -> JobStatus:
+    return JobStatus(job.get_status(refresh=True))
+
+
+def order(connection: redis.Redis | None = None) -> list[str]:
+    return [item.decode() for item in (connection or get_connection()).lrange(ORDER_KEY, 0, -1)]
+
+
+def started() -> int:
+    return int(get_connection().llen(STARTED_KEY))
+
+
+def exc_string(job: Job) -> str:
+    result = job.latest_result()
+    return str(getattr(result, "exc_string", "") or "")
+
+
+# --- construction ------------------------------------------------------------------------
+
+
+class LoggingScheduler(RQScheduler):
+    """A project's own scheduler class, named by RQ["SCHEDULER_CLASS"]."""
+
+
+def test_get_scheduler_uses_the_scheduler_class_setting() -> None:
+    assert type(get_scheduler("default")) is RQScheduler
+    with override_settings(RQ={"SCHEDULER_CLASS": f"{__name__}.LoggingScheduler"}):
+        scheduler = get_scheduler("high", "default")
+    assert type(scheduler) is LoggingScheduler
+    assert scheduler._queue_names == {"high", "default"}
+
+
+def test_worker_kinds_resolve_to_django_aware_classes() -> None:
+    assert resolve_worker_class("prefork") is DjangoPreforkWorker
+    assert resolve_worker_class("fork") is DjangoWorker
+    assert resolve_worker_class("simple") is resolve_worker_class("inprocess") is DjangoSimpleWorker
+    assert resolve_worker_class("spawn") is DjangoSpawnWorker
+    assert resolve_worker_class("django_taskq.workers.DjangoWorker") is DjangoWorker
+    assert resolve_worker_class(None) is DjangoPreforkWorker  # the default
+    assert set(WORKER_KINDS) == {"prefork", "fork", "simple", "inprocess", "spawn"}
+    with pytest.raises(TypeError):
+        resolve_worker_class("tests.testapp.worker_jobs.record")
+    with pytest.raises(ImportError):
+        resolve_worker_class("no.such.Worker")
+
+
+def test_abandoned_jobs_are_detected_within_two_minutes_by_default() -> None:
+    worker = get_worker("high", "default", "low")
+    job = Job.create("tests.testapp.jobs.add", args=(1, 2), connection=worker.connection, timeout=600)
+    # The job's execution expires this long after its last heartbeat...
+    ttl = worker.get_heartbeat_ttl(job)
+    # ...and some live worker (or rqscheduler) cleans the registries this often.
+    assert ttl + worker.maintenance_interval <= 120
+    assert worker.job_monitoring_interval == 10
+    assert [queue.name for queue in worker.queues] == ["high", "default", "low"]
+
+
+# --- the default (prefork) worker --------------------------------------------------------
+
+
+def test_a_job_that_kills_its_process_fails_and_the_worker_goes_on() -> None:
+    crashed = enqueue("tests.testapp.worker_jobs.crash")
+    after = enqueue("tests.testapp.worker_jobs.record", "after")
+    result = run("rqworker", "--burst")
+    assert result.returncode == 0, result.stderr
+    assert status(crashed) == JobStatus.FAILED
+    assert "terminated unexpectedly" in exc_string(crashed)
+    assert status(after) == JobStatus.FINISHED
+    totals = get_connection().hgetall("taskq:totals:default")
+    assert (totals[b"finished"], totals[b"failed"]) == (b"1", b"1")
+
+
+def test_a_crashed_job_with_retries_is_retried() -> None:
+    job = enqueue("tests.testapp.worker_jobs.crash", retry=Retry(max=2))
+    result = run("rqworker", "--burst")
+    assert result.returncode == 0, result.stderr
+    assert status(job) == JobStatus.FAILED  # three attempts, all crashed
+    job.refresh()
+    assert job.retries_left == 0
+
+
+def test_job_timeouts_are_enforced() -> None:
+    job = enqueue("tests.testapp.worker_jobs.slow", 20, job_timeout=1)
+    begin = time.monotonic()
+    result = run("rqworker", "--burst")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - begin < 20
+    assert status(job) == JobStatus.FAILED
+    assert "JobTimeoutException" in exc_string(job)
+
+
+def test_jobs_share_one_long_lived_work_process() -> None:
+    first = enqueue("tests.testapp.worker_jobs.pid")
+    second = enqueue("tests.testapp.worker_jobs.pid")
+    result = run("rqworker", "--burst")
+    assert result.returncode == 0, result.stderr
+    first.refresh()
+    second.refresh()
+    assert first.return_value() == second.return_value()
+
+
+def test_stop_job_command_stops_a_running_job() -> None:
+    job = enqueue("tests.testapp.worker_jobs.slow", 60)
+    with running("rqworker") as worker:
+        wait_for(started, what="the job to start")
+        send_stop_job_command(get_connection(), job.id)
+        wait_for(lambda: status(job) == JobStatus.STOPPED, what="the job to stop")
+        enqueue("tests.testapp.worker_jobs.record", "next")
+        wait_for(lambda: order() == ["next"], what="the next job")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+
+
+@pytest.mark.parametrize("alias", list(settings.DATABASES))
+@pytest.mark.parametrize("kind", ["prefork", "simple", "fork"])
+def test_a_broken_database_connection_does_not_poison_the_next_job(alias: str, kind: str) -> None:
+    broken = enqueue("tests.testapp.worker_jobs.break_db", alias)
+    healthy = enqueue("tests.testapp.worker_jobs.db_query", alias)
+    result = run("rqworker", "--burst", "--worker-class", kind, TASKQ_WORKER_PG_NAME="postgres")
+    assert result.returncode == 0, result.stderr
+    assert status(broken) == JobStatus.FAILED
+    assert status(healthy) == JobStatus.FINISHED, exc_string(healthy)
+    healthy.refresh()
+    assert healthy.return_value() == 1
+
+
+# --- jobs of workers that died ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["prefork", "fork"])
+def test_the_job_of_a_killed_worker_is_failed_by_another_worker(kind: str) -> None:
+    job = enqueue("tests.testapp.worker_jobs.slow", 300, "never")
+    fast = ["--heartbeat-interval", "1", "--maintenance-interval", "1"]
+    with running("rqworker", "--worker-class", kind, *fast) as doomed:
+        wait_for(started, what="the job to start")
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.wait(10)
+    assert status(job) == JobStatus.STARTED
+    killed_at = time.monotonic()
+    with running("rqworker", *fast) as rescuer:
+        wait_for(lambda: status(job) == JobStatus.FAILED, timeout=120, what="the abandoned job to fail")
+        assert time.monotonic() - killed_at < 120
+        rescuer.send_signal(signal.SIGTERM)
+        assert rescuer.wait(30) == 0
+
+
+def test_the_job_of_a_killed_worker_is_retried_per_its_retry() -> None:
+    job = enqueue("tests.testapp.worker_jobs.slow_once", 300, "second-try", retry=Retry(max=1))
+    fast = ["--heartbeat-interval", "1", "--maintenance-interval", "1"]
+    with running("rqworker", *fast) as doomed:
+        wait_for(started, what="the job to start")
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.wait(10)
+    with running("rqworker", *fast) as rescuer:
+        wait_for(lambda: order() == ["second-try"], timeout=120, what="the abandoned job to be retried")
+        wait_for(lambda: status(job) == JobStatus.FINISHED, what="the retry to finish")
+        rescuer.send_signal(signal.SIGTERM)
+        assert rescuer.wait(30) == 0
+    job.refresh()
+    assert job.retries_left == 0
+
+
+def test_with_default_settings_a_dead_workers_job_fails_within_two_minutes() -> None:
+    job = enqueue("tests.testapp.worker_jobs.slow", 600, "never")
+    with running("rqworker") as doomed:
+        wait_for(started, what="the job to start")
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.wait(10)
+    killed_at = time.monotonic()
+    with running("rqworker"):
+        wait_for(lambda: status(job) == JobStatus.FAILED, timeout=120, what="the abandoned job to fail")
+    assert time.monotonic() - killed_at < 120
+
+
+# --- Redis going away ---------------------------------------------------------------------
+
+
+def test_the_worker_survives_a_redis_restart(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "one").start()
+    client = redis.Redis.from_url(server.url)
+    try:
+        with running("rqworker", TASKQ_TEST_REDIS_URL=server.url) as worker:
+            enqueue("tests.testapp.worker_jobs.record", "before", connection=client)
+            wait_for(lambda: order(client) == ["before"], what="a job before the restart")
+            server.stop()
+            time.sleep(3)
+            assert worker.poll() is None
+            server = EmbeddedRedis(tmp_path / "two", port=server.port).start()
+            enqueue("tests.testapp.worker_jobs.record", "after", connection=client)
+            wait_for(lambda: order(client) == ["after"], timeout=90, what="a job after the restart")
+            assert worker.poll() is None
+            worker.send_signal(signal.SIGTERM)
+            try:
+                code = worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                code = None
+            log = output(worker)
+            assert code == 0, log
+        assert "unreachable" in log or "could not connect" in log.lower()
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_a_crash_is_handled_while_the_scheduler_process_runs() -> None:
+    # RQ's scheduler process inherits the work process's report pipe: the supervisor must
+    # notice the death anyway, and end the orphaned scheduler.
+    crashed = enqueue("tests.testapp.worker_jobs.crash")
+    with running("rqworker", "--with-scheduler") as worker:
+        wait_for(lambda: status(crashed) == JobStatus.FAILED, timeout=60, what="the crash to be handled")
+        enqueue("tests.testapp.worker_jobs.record", "after")
+        wait_for(lambda: order() == ["after"], timeout=60, what="the next job")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0, output(worker)
