@@ -183,12 +183,17 @@ def test_reload_restarts_the_worker_when_code_changes(tmp_path: Path) -> None:
         wait_for(pid_file.exists, what="the first worker")
         first = pid_file.read_text().strip()
         wait_for(lambda: get_connection().exists("taskq:totals:default"), timeout=60, what="the probe job")
-        time.sleep(1.5)  # let the reloader take a snapshot that includes the probe module
-        module.write_text("VALUE = 2\n")
-        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip() not in ("", first),
-                 timeout=60, what="a restarted worker")  # fmt: skip
+        edits = iter(range(2, 10_000))
+
+        def restarted() -> bool:
+            # The reloader only sees edits made after its first snapshot that includes the probe
+            # module, and a loaded machine may take seconds to get there: edit until it notices.
+            module.write_text(f"VALUE = {next(edits)}\n")
+            return pid_file.exists() and pid_file.read_text().strip() not in ("", first)
+
+        wait_for(restarted, timeout=90, what="a restarted worker")
         enqueue("tests.testapp.worker_jobs.record", "after-reload")
-        wait_for(lambda: order() == ["after-reload"], what="the restarted worker to run a job")
+        wait_for(lambda: order() == ["after-reload"], timeout=60, what="the restarted worker to run a job")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
     assert "changed" in output(worker)
