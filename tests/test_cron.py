@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -36,6 +35,7 @@ from django_taskq.cron import (
 from django_taskq.cron_checks import check_cron
 from django_taskq.queues import get_queue
 from django_taskq.workers import get_worker
+from tests.command_helpers import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 ADD = "tests.testapp.jobs.add"
@@ -48,16 +48,6 @@ def utc(*args: int) -> datetime:
 
 def queued_ids(client: redis.Redis, queue: str = "default") -> list[str]:
     return [raw.decode() for raw in client.lrange(f"rq:queue:{queue}", 0, -1)]
-
-
-def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 # --- slots --------------------------------------------------------------------------------
