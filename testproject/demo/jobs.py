@@ -27,3 +27,13 @@ def flaky_report(seconds: float = 2.0) -> str:
 def send_welcome_email(address: str) -> int:
     """Send a welcome email (printed to the console by the demo's email backend)."""
     return send_mail("Welcome!", "Thanks for trying django-taskq.", "demo@example.com", [address])
+
+
+def heartbeat() -> str:
+    """Run by the worker's cron thread (RQ_CRON) every 30 seconds."""
+    return f"alive at {time.strftime('%H:%M:%S')}"
+
+
+def tidy_up() -> str:
+    """Run every five minutes (a cron string in RQ_CRON, read in TIME_ZONE)."""
+    return "nothing to tidy in the demo"

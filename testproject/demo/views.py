@@ -1,9 +1,13 @@
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from django_taskq import get_queue
 from django_taskq.stats import gather
 
 from . import jobs
@@ -20,9 +24,17 @@ def home(request: HttpRequest) -> HttpResponse:
                 job = jobs.flaky_report.delay(2.0)
             elif kind == "email":
                 job = jobs.send_welcome_email.delay(request.POST.get("email", "") or "newcomer@example.com")
+            elif kind == "later":  # the worker's scheduler (--with-scheduler) moves it to the queue
+                job = get_queue("default").enqueue_in(timedelta(seconds=10), jobs.heartbeat)
+            elif kind == "task" and settings.HAS_TASKS:
+                from .tasks import count_words
+
+                result = count_words.enqueue(request.POST.get("text", "") or "a Django task on RQ")
+                messages.success(request, f"Enqueued the Django task {count_words.name} as {result.id}.")
+                return redirect("demo:home")
             else:
                 messages.error(request, "Unknown job.")
                 return redirect("demo:home")
             messages.success(request, f"Enqueued {job.func_name} as job {job.id} on {job.origin}.")
         return redirect("demo:home")
-    return render(request, "demo/home.html", {"stats": gather()})
+    return render(request, "demo/home.html", {"stats": gather(), "has_tasks": settings.HAS_TASKS})

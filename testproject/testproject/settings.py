@@ -4,6 +4,7 @@ With no REDIS_URL in the environment it starts (or reuses) a private Redis serve
 testproject/.redis, so the demo needs nothing installed beforehand.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -66,3 +67,17 @@ RQ_QUEUES = {
     "low": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900, "DEFAULT_RESULT_TTL": 3600},
 }
 RQ = {"COMMIT_MODE": "on_db_commit"}
+
+# Run by `rqworker --with-cron` (make demo) or `manage.py rqcron`: each slot exactly once.
+RQ_CRON = [
+    {"func": "demo.jobs.heartbeat", "interval": 30, "queue": "low", "result_ttl": 600},
+    {"func": "demo.jobs.tidy_up", "cron": "*/5 * * * *", "queue": "low"},
+]
+
+# Django's own @task API on the same queues (Django 6, or Django 5.2 with the backport).
+HAS_TASKS = importlib.util.find_spec("django.tasks") is not None
+if not HAS_TASKS and importlib.util.find_spec("django_tasks") is not None:
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("django_taskq"), "django_tasks")
+    HAS_TASKS = True
+if HAS_TASKS:
+    TASKS = {"default": {"BACKEND": "django_taskq.backends.RQBackend"}}
