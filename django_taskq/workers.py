@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import math
 import os
@@ -33,6 +34,7 @@ import redis
 from django.db import connections
 from django.utils.module_loading import import_string
 from rq.callbacks import execute_stopped_callback
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import StopRequested
 from rq.executions import Execution
 from rq.job import Job, JobStatus
@@ -276,6 +278,40 @@ class DjangoWorkerMixin(_WorkerBase):
         # registries (RQ blocks for worker_ttl - 15 s, ~7 minutes by default).
         return max(1, min(int(self.worker_ttl) - 15, int(self.maintenance_interval)))
 
+    # --- the scheduler process (--with-scheduler) ------------------------------------------
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        # RQ's start-up of the scheduler, with RQ["SCHEDULER_CLASS"] instead of RQ's own class,
+        # and a scheduler process that ends with this one.
+        scheduler_class = ending_with_its_worker(import_string(taskq_settings.SCHEDULER_CLASS))
+        scheduler = scheduler_class(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        self.scheduler = scheduler
+        scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+        if not scheduler.acquired_locks:
+            return
+        if not burst:
+            scheduler.start()  # type: ignore[no-untyped-call]
+            return
+        try:
+            scheduler.register_birth()
+            scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+        finally:
+            scheduler.release_locks()  # type: ignore[no-untyped-call]
+            scheduler.register_death()
+
     # --- Redis outages ------------------------------------------------------------------------
 
     @property
@@ -392,6 +428,30 @@ def _die_with_parent() -> None:
         with contextlib.suppress(Exception):
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+@functools.cache
+def ending_with_its_worker(scheduler_class: type[RQScheduler]) -> type[RQScheduler]:
+    """``scheduler_class`` whose process (forked by the worker) dies with the worker.
+
+    RQ's scheduler process would outlive a SIGKILLed worker, orphaned, holding the scheduler
+    lock and running old code until someone kills it by hand.
+    """
+
+    class Scheduler(scheduler_class):  # type: ignore[valid-type,misc]
+        def start(self) -> Any:
+            self._taskq_worker_pid = os.getpid()
+            return super().start()
+
+        def work(self) -> Any:
+            _die_with_parent()
+            if os.getppid() != self._taskq_worker_pid:  # the worker died before prctl took effect
+                os._exit(1)
+            return super().work()
+
+    Scheduler.__name__ = Scheduler.__qualname__ = scheduler_class.__name__
+    Scheduler.__module__ = scheduler_class.__module__
+    return Scheduler
 
 
 class WorkerStartupError(Exception):

@@ -13,26 +13,13 @@ from rq.job import Job, JobStatus
 
 from django_taskq.connections import get_connection
 from django_taskq.embedded import free_port
-from tests.testapp.worker_jobs import ORDER_KEY, STARTED_KEY
-from tests.worker_helpers import output, run, running, wait_for
+from tests.worker_helpers import order, output, run, running, started, status, wait_for
 
 KINDS = ["prefork", "fork", "simple"]
 
 
 def enqueue(func: str, *args: object, queue: str = "default", **options: object) -> Job:
     return Queue(queue, connection=get_connection(queue)).enqueue(func, *args, **options)
-
-
-def status(job: Job) -> JobStatus:
-    return JobStatus(job.get_status(refresh=True))
-
-
-def order() -> list[str]:
-    return [item.decode() for item in get_connection().lrange(ORDER_KEY, 0, -1)]
-
-
-def started() -> int:
-    return int(get_connection().llen(STARTED_KEY))
 
 
 def assert_clean_error(result: object, *fragments: str) -> None:
@@ -166,8 +153,11 @@ def test_with_scheduler_runs_jobs_enqueued_in_the_future() -> None:
         from datetime import timedelta
 
         job = queue.enqueue_in(timedelta(seconds=2), "tests.testapp.worker_jobs.record", "later")
-        wait_for(lambda: order() == ["later"], timeout=30, what="the scheduled job")
-        assert job.refresh() is None and job.ended_at is not None
+        # The job's function records "later" a moment before the worker marks the job finished.
+        wait_for(lambda: status(job) == JobStatus.FINISHED, timeout=30, what="the scheduled job")
+        assert order() == ["later"]
+        job.refresh()
+        assert job.ended_at is not None
         # RQ's scheduled registry keeps whole seconds: a job is due from the start of its second.
         assert job.ended_at.timestamp() >= math.floor(scheduled)
         worker.send_signal(signal.SIGTERM)

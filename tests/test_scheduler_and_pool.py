@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
 import time
+import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from rq import Queue, Worker
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 
 from django_taskq.connections import get_connection
-from tests.testapp.worker_jobs import ORDER_KEY, STARTED_KEY
-from tests.worker_helpers import output, run, running, wait_for
+from tests.testapp.worker_jobs import STARTED_KEY
+from tests.worker_helpers import order, output, run, running, status, wait_for
 
 
 def queue() -> Queue:
     return Queue("default", connection=get_connection())
-
-
-def order() -> list[str]:
-    return [item.decode() for item in get_connection().lrange(ORDER_KEY, 0, -1)]
-
-
-def status(job: Job) -> JobStatus:
-    return JobStatus(job.get_status(refresh=True))
 
 
 def live_worker_pids() -> set[int]:
@@ -41,13 +36,37 @@ def test_rqscheduler_moves_scheduled_jobs_on_time() -> None:
     with running("rqscheduler", "--interval", "0.5") as scheduler, running("rqworker") as worker:
         due = time.time() + 2
         job = queue().enqueue_in(timedelta(seconds=2), "tests.testapp.worker_jobs.record", "on-time")
-        wait_for(lambda: order() == ["on-time"], timeout=60, what="the scheduled job")
+        # The job's function records "on-time" a moment before the worker marks the job finished.
+        wait_for(lambda: status(job) == JobStatus.FINISHED, timeout=60, what="the scheduled job")
+        assert order() == ["on-time"]
         job.refresh()
         # RQ's scheduled registry keeps whole seconds: a job is due from the start of its second.
         assert job.ended_at is not None and job.ended_at.timestamp() >= math.floor(due)
         for process in (scheduler, worker):
             process.send_signal(signal.SIGTERM)
             assert process.wait(30) == 0, output(process)
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live processes whose command line contains ``marker`` (forked ones share their parent's)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.parametrize(("kind", "processes"), [("prefork", 3), ("simple", 2)])
+def test_a_sigkilled_worker_leaves_no_scheduler_process_behind(kind: str, processes: int) -> None:
+    name = f"taskq-orphan-check-{kind}-{uuid.uuid4().hex[:8]}"
+    with running("rqworker", "--with-scheduler", "--worker-class", kind, "--name", name) as worker:
+        # prefork: supervisor, work process, scheduler; simple: worker, scheduler.
+        wait_for(lambda: len(processes_with(name)) >= processes, timeout=60, what="the worker's processes")
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        wait_for(lambda: not processes_with(name), timeout=15, what="every process of the worker to end")
 
 
 @pytest.mark.parametrize(

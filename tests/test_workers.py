@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -30,24 +31,11 @@ from django_taskq.workers import (
     get_worker,
     resolve_worker_class,
 )
-from tests.testapp.worker_jobs import ORDER_KEY, STARTED_KEY
-from tests.worker_helpers import output, run, running, wait_for
+from tests.worker_helpers import order, output, run, running, started, status, wait_for
 
 
 def enqueue(func: str, *args: object, connection: redis.Redis | None = None, **options: object) -> Job:
     return Queue("default", connection=connection or get_connection()).enqueue(func, *args, **options)
-
-
-def status(job: Job) -> JobStatus:
-    return JobStatus(job.get_status(refresh=True))
-
-
-def order(connection: redis.Redis | None = None) -> list[str]:
-    return [item.decode() for item in (connection or get_connection()).lrange(ORDER_KEY, 0, -1)]
-
-
-def started() -> int:
-    return int(get_connection().llen(STARTED_KEY))
 
 
 def exc_string(job: Job) -> str:
@@ -68,6 +56,19 @@ def test_get_scheduler_uses_the_scheduler_class_setting() -> None:
         scheduler = get_scheduler("high", "default")
     assert type(scheduler) is LoggingScheduler
     assert scheduler._queue_names == {"high", "default"}
+
+
+def test_a_worker_with_scheduler_uses_the_scheduler_class_setting() -> None:
+    queue = Queue("default", connection=get_connection())
+    past = datetime.now(timezone.utc) - timedelta(seconds=5)
+    job = queue.enqueue_at(past, "tests.testapp.worker_jobs.record", "due")
+    worker = get_worker("default")
+    with override_settings(RQ={"SCHEDULER_CLASS": f"{__name__}.LoggingScheduler"}):
+        worker._start_scheduler(burst=True)  # what work(burst=True, with_scheduler=True) does first
+    assert isinstance(worker.scheduler, LoggingScheduler)
+    assert type(worker.scheduler).__name__ == "LoggingScheduler"
+    assert queue.job_ids == [job.id]  # the due job was moved to its queue
+    assert not get_connection().exists("rq:scheduler-lock:default")  # and the lock released
 
 
 def test_worker_kinds_resolve_to_django_aware_classes() -> None:

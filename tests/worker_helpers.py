@@ -1,4 +1,4 @@
-"""Running worker commands as real subprocesses in the worker tests."""
+"""Running worker commands as real subprocesses in the worker tests, and what their jobs left."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ import signal
 import subprocess
 from contextlib import AbstractContextManager
 
-from tests.command_helpers import background, manage, wait_for
+import redis
+from rq.job import Job, JobStatus
 
-__all__ = ["output", "run", "running", "stop", "wait_for"]
+from django_taskq.connections import get_connection
+from tests.command_helpers import background, manage, wait_for
+from tests.testapp.worker_jobs import ORDER_KEY, STARTED_KEY
+
+__all__ = ["order", "output", "run", "running", "started", "status", "stop", "wait_for"]
 
 SETTINGS = "tests.worker_settings"
 
@@ -35,3 +40,17 @@ def output(process: subprocess.Popen[str]) -> str:
 def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 60) -> int:
     process.send_signal(sig)
     return process.wait(timeout)
+
+
+def status(job: Job) -> JobStatus:
+    return JobStatus(job.get_status(refresh=True))
+
+
+def order(connection: redis.Redis | None = None) -> list[str]:
+    """What ``tests.testapp.worker_jobs.record`` recorded, in the order the jobs ran."""
+    return [item.decode() for item in (connection or get_connection()).lrange(ORDER_KEY, 0, -1)]
+
+
+def started() -> int:
+    """How many ``slow`` jobs have started."""
+    return int(get_connection().llen(STARTED_KEY))
