@@ -41,6 +41,7 @@ class ForkedMember:
     def __init__(self, target: Callable[[], int]) -> None:
         from .workers import (
             close_db_connections_before_fork,
+            die_with_parent,
             forget_inherited_db_connections,
             restore_stop_signals,
         )
@@ -49,11 +50,13 @@ class ForkedMember:
         close_db_connections_before_fork()
         sys.stdout.flush()
         sys.stderr.flush()
+        pool_pid = os.getpid()
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 restore_stop_signals()
+                die_with_parent(pool_pid)  # a member never outlives its pool, even a SIGKILLed one
                 forget_inherited_db_connections()
                 code = target()
             except SystemExit as exc:

@@ -422,12 +422,18 @@ class DjangoSpawnWorker(DjangoWorkerMixin, SpawnWorker):
 # prefork: one supervised, long-lived work process
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (no orphan work processes)."""
+def die_with_parent(parent_pid: int) -> None:
+    """In a forked child: ask Linux to SIGKILL this process when its parent dies (no orphans).
+
+    ``parent_pid`` is the parent's pid, taken before the fork: if the parent died before the
+    request took effect, this child exits at once.
+    """
     if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 @functools.cache
@@ -444,9 +450,7 @@ def ending_with_its_worker(scheduler_class: type[RQScheduler]) -> type[RQSchedul
             return super().start()
 
         def work(self) -> Any:
-            _die_with_parent()
-            if os.getppid() != self._taskq_worker_pid:  # the worker died before prctl took effect
-                os._exit(1)
+            die_with_parent(self._taskq_worker_pid)
             return super().work()
 
     Scheduler.__name__ = Scheduler.__qualname__ = scheduler_class.__name__
@@ -601,6 +605,7 @@ class _Supervisor:
         """Fork a work process, watch it until it exits; its exit code (or -signal)."""
         read_fd, write_fd = os.pipe()
         close_db_connections_before_fork()
+        supervisor_pid = os.getpid()
         with stop_signals_held():
             pid = os.fork()
             if pid == 0:
@@ -613,7 +618,7 @@ class _Supervisor:
             try:
                 os.setpgrp()  # its own group: the supervisor can end it with all it started
                 forget_inherited_db_connections()
-                _die_with_parent()
+                die_with_parent(supervisor_pid)
                 worker = self.worker
                 worker._in_work_process = True
                 worker._report_fd = write_fd

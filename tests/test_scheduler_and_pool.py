@@ -58,15 +58,28 @@ def processes_with(marker: str) -> list[int]:
     return pids
 
 
-@pytest.mark.parametrize(("kind", "processes"), [("prefork", 3), ("simple", 2)])
-def test_a_sigkilled_worker_leaves_no_scheduler_process_behind(kind: str, processes: int) -> None:
-    name = f"taskq-orphan-check-{kind}-{uuid.uuid4().hex[:8]}"
-    with running("rqworker", "--with-scheduler", "--worker-class", kind, "--name", name) as worker:
-        # prefork: supervisor, work process, scheduler; simple: worker, scheduler.
-        wait_for(lambda: len(processes_with(name)) >= processes, timeout=60, what="the worker's processes")
-        os.killpg(worker.pid, signal.SIGKILL)
+@pytest.mark.parametrize(
+    ("command", "processes"),
+    [
+        (["rqworker", "--worker-class", "prefork"], 3),  # supervisor, work process, scheduler
+        (["rqworker", "--worker-class", "simple"], 2),  # worker, scheduler
+        (["rqworker-pool", "-n", "2"], 6),  # pool, 2 x (supervisor, work process), scheduler
+    ],
+)
+def test_a_sigkilled_worker_leaves_no_process_behind(
+    command: list[str], processes: int, tmp_path: Path
+) -> None:
+    marker = str(tmp_path / f"{uuid.uuid4().hex}.pid")  # on every process's command line
+    with running(*command, "--with-scheduler", "--pid", marker) as worker:
+        wait_for(lambda: len(processes_with(marker)) >= processes, timeout=60, what="the worker's processes")
+        os.kill(worker.pid, signal.SIGKILL)  # that process alone, as the OOM killer does
         worker.wait(10)
-        wait_for(lambda: not processes_with(name), timeout=15, what="every process of the worker to end")
+        try:
+            wait_for(lambda: not processes_with(marker), timeout=15, what="every worker process to end")
+        finally:  # orphans would serve the queues of the tests that follow
+            for pid in processes_with(marker):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize(
