@@ -453,8 +453,6 @@ def ending_with_its_worker(scheduler_class: type[RQScheduler]) -> type[RQSchedul
             die_with_parent(self._taskq_worker_pid)
             return super().work()
 
-    Scheduler.__name__ = Scheduler.__qualname__ = scheduler_class.__name__
-    Scheduler.__module__ = scheduler_class.__module__
     return Scheduler
 
 
