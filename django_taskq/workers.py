@@ -481,6 +481,7 @@ class DjangoPreforkWorker(DjangoWorkerMixin, SimpleWorker):
     """
 
     kill_grace = 60  # seconds past a job's timeout before the work process is killed
+    idle_stop_grace = 10  # seconds an idle work process asked to stop may take before it is pressed
     _fold_idle_into_outcome = True
     _report_fd: int | None = None
     _in_work_process = False
@@ -554,6 +555,7 @@ class _Supervisor:
         self.job_started = 0.0
         self.stop_job_requested: str | None = None
         self._first_signal_at = 0.0
+        self.idle_since = 0.0
 
     def run(self) -> bool:
         level = self.work_kwargs.get("logging_level")
@@ -610,6 +612,7 @@ class _Supervisor:
                 restore_stop_signals()  # before the block ends, which would let them through
             else:
                 self.pid = pid
+                self.idle_since = time.monotonic()
         if pid == 0:  # the work process
             os.close(read_fd)
             code = 0
@@ -668,8 +671,7 @@ class _Supervisor:
                         self._on_report(line.decode())
                 return self._reap()
             if self.job is None:
-                if self.stop_sent_at is not None and time.monotonic() - self.stop_sent_at > 10:
-                    self._kill()
+                self._press_idle_stop()
                 continue
             elapsed = time.monotonic() - self.job_started
             stopped = self.stop_job_requested or (
@@ -687,6 +689,21 @@ class _Supervisor:
                 last_beat = time.monotonic()
                 self._maintain_heartbeats()
 
+    def _press_idle_stop(self) -> None:
+        """An idle work process that was asked to stop but still runs (stuck in a Redis call or
+        in RQ's teardown) gets the second signal, then SIGKILL: no job of its is running, and
+        one it took meanwhile is failed or retried by the second signal, not lost."""
+        now = time.monotonic()
+        if self.stop_sent_at is not None:
+            if now - self.stop_sent_at > 10:
+                self._kill()
+        elif self.signals and now - max(self._first_signal_at, self.idle_since) > self.worker.idle_stop_grace:
+            logger.warning("The idle work process did not stop within %s s: signalling it again",
+                           self.worker.idle_stop_grace)  # fmt: skip
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGTERM)
+            self.stop_sent_at = now
+
     def _on_report(self, line: str) -> None:
         kind, _, rest = line.partition(" ")
         if kind == "S":
@@ -696,6 +713,7 @@ class _Supervisor:
             self.stop_job_requested = None
         elif kind == "E":
             self.job = None
+            self.idle_since = time.monotonic()
         elif kind == "K" and self.job is not None and self.job[1] == rest:
             self.stop_job_requested = self.job[0]
         elif kind == "X":

@@ -243,6 +243,17 @@ def test_the_worker_survives_a_redis_restart(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_an_idle_work_process_that_ignores_the_stop_signal_is_stopped_anyway() -> None:
+    deaf = enqueue("tests.testapp.worker_jobs.ignore_stop_signals")
+    with running("rqworker") as worker:
+        wait_for(lambda: status(deaf) == JobStatus.FINISHED, what="the job that ignores signals")
+        started_at = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(60) == 0
+        assert time.monotonic() - started_at < 40  # 10 s of grace, 10 s more before SIGKILL
+    assert "did not stop within 10 s" in output(worker)
+
+
 def test_a_crash_is_handled_while_the_scheduler_process_runs() -> None:
     # RQ's scheduler process inherits the work process's report pipe: the supervisor must
     # notice the death anyway, and end the orphaned scheduler.

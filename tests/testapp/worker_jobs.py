@@ -69,3 +69,12 @@ def slow_once(seconds: float, tag: str) -> str:
     if get_connection("default").incr(f"taskq-test:attempts:{tag}") == 1:
         return slow(seconds, tag)
     return record(tag)
+
+
+def ignore_stop_signals() -> str:
+    """Leave the process that runs it deaf to SIGTERM and SIGINT (a stand-in for a stuck worker)."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    return "deaf"
