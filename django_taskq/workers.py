@@ -65,6 +65,7 @@ HEARTBEAT_INTERVAL = 10
 MIN_GRACE = 5
 MAINTENANCE_INTERVAL = 30
 MAX_BACKOFF = 30.0
+IDLE_WAKEUP = 5  # longest blocking wait of an idle worker for a job, in seconds
 
 
 def redis_location(client: Any) -> str:
@@ -275,8 +276,10 @@ class DjangoWorkerMixin(_WorkerBase):
     @property
     def dequeue_timeout(self) -> int:
         # An idle worker wakes up at least once per maintenance interval to clean the
-        # registries (RQ blocks for worker_ttl - 15 s, ~7 minutes by default).
-        return max(1, min(int(self.worker_ttl) - 15, int(self.maintenance_interval)))
+        # registries (RQ blocks for worker_ttl - 15 s, ~7 minutes by default), and every few
+        # seconds in any case: a stop signal that the kernel handed to another thread is only
+        # acted on when the main thread's blocking read returns.
+        return max(1, min(int(self.worker_ttl) - 15, int(self.maintenance_interval), IDLE_WAKEUP))
 
     # --- the scheduler process (--with-scheduler) ------------------------------------------
 
