@@ -485,6 +485,7 @@ class DjangoPreforkWorker(DjangoWorkerMixin, SimpleWorker):
 
     kill_grace = 60  # seconds past a job's timeout before the work process is killed
     idle_stop_grace = 10  # seconds an idle work process asked to stop may take before it is pressed
+    kill_after_stop = 10  # seconds after the second stop signal before the work process is killed
     _fold_idle_into_outcome = True
     _report_fd: int | None = None
     _in_work_process = False
@@ -677,9 +678,8 @@ class _Supervisor:
                 self._press_idle_stop()
                 continue
             elapsed = time.monotonic() - self.job_started
-            stopped = self.stop_job_requested or (
-                self.stop_sent_at is not None and time.monotonic() - self.stop_sent_at > 10
-            )
+            since_stop = time.monotonic() - self.stop_sent_at if self.stop_sent_at is not None else 0.0
+            stopped = self.stop_job_requested or since_stop > self.worker.kill_after_stop
             if stopped or (self.job[3] > 0 and elapsed > self.job[3] + self.worker.kill_grace):
                 if not stopped:
                     overdue = elapsed - self.job[3]
@@ -698,7 +698,7 @@ class _Supervisor:
         one it took meanwhile is failed or retried by the second signal, not lost."""
         now = time.monotonic()
         if self.stop_sent_at is not None:
-            if now - self.stop_sent_at > 10:
+            if now - self.stop_sent_at > self.worker.kill_after_stop:
                 self._kill()
         elif self.signals and now - max(self._first_signal_at, self.idle_since) > self.worker.idle_stop_grace:
             logger.warning("The idle work process did not stop within %s s: signalling it again",

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from django_taskq import get_queue
+from django_taskq import enqueue_in
 from django_taskq.stats import gather
 
 from . import jobs
@@ -25,7 +25,7 @@ def home(request: HttpRequest) -> HttpResponse:
             elif kind == "email":
                 job = jobs.send_welcome_email.delay(request.POST.get("email", "") or "newcomer@example.com")
             elif kind == "later":  # the worker's scheduler (--with-scheduler) moves it to the queue
-                job = get_queue("default").enqueue_in(timedelta(seconds=10), jobs.heartbeat)
+                job = enqueue_in(timedelta(seconds=10), jobs.heartbeat)
             elif kind == "task" and settings.HAS_TASKS:
                 from .tasks import count_words
 
