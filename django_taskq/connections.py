@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -188,3 +190,42 @@ def queues_by_connection() -> dict[str, list[str]]:
         if isinstance(config, dict):
             groups.setdefault(connection_key(config), []).append(name)
     return groups
+
+
+@dataclass(frozen=True)
+class ConnectionGroup:
+    """The queues of RQ_QUEUES that share one Redis connection."""
+
+    names: tuple[str, ...]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return taskq_settings.queue_config(self.names[0])
+
+    @property
+    def location(self) -> str:
+        """Where the connection goes, safe to show (see ``describe``)."""
+        return describe(self.config)
+
+    @property
+    def client(self) -> redis.Redis:
+        return get_redis_connection(self.config)
+
+
+def connection_groups(queue_names: Iterable[str] | None = None) -> list[ConnectionGroup]:
+    """One group per distinct connection, in settings order; only ``queue_names`` when given."""
+    wanted = set(queue_names) if queue_names is not None else None
+    groups = []
+    for names in queues_by_connection().values():
+        selected = tuple(name for name in names if wanted is None or name in wanted)
+        if selected:
+            groups.append(ConnectionGroup(selected))
+    return groups
+
+
+def client_location(client: Any) -> str:
+    """Where an existing client connects, safe to show: host:port/db or the socket, no password."""
+    kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {}) or {}
+    if "path" in kwargs:
+        return f"unix:{kwargs['path']}?db={kwargs.get('db', 0)}"
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
