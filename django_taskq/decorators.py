@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast, overload, runtime_checkable
 
 from rq.job import Job
 
@@ -13,53 +13,75 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 # Keyword arguments of .delay() that RQ's own @job treats as job options, not function arguments.
 _DELAY_OPTIONS = ("depends_on", "job_id", "at_front", "meta", "description", "retry", "ttl")
 
 
-class JobFunction(Generic[P, R]):
-    """A function that runs inline when called and in a worker through ``.delay()``."""
+@runtime_checkable
+class JobFunction(Protocol[P, R_co]):
+    """What ``@job`` returns: the decorated function itself, given ``delay`` and friends.
 
-    def __init__(self, func: Callable[P, R], queue: str | Queue, options: dict[str, Any]) -> None:
-        self.func = func
-        self.queue = queue
-        self.options = options
-        functools.update_wrapper(self, func)
+    It stays the very object its module holds, so RQ stores it by name and pickle finds it
+    (as arguments, callbacks or ``Retry`` targets), and tracebacks gain no wrapper frame.
+    """
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self.func(*args, **kwargs)
+    queue: str | Queue
+    options: dict[str, Any]
 
-    def get_queue(self) -> Queue:
-        """The queue, looked up now (so settings are read at enqueue time, not import time)."""
-        if isinstance(self.queue, str):
-            from .queues import get_queue
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
-            return get_queue(self.queue)
-        return self.queue
-
-    def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job:
-        """Enqueue a call; ``depends_on``, ``job_id``, ``at_front``... are read as job options."""
-        options = dict(self.options)
-        call_kwargs: dict[str, Any] = dict(kwargs)
-        for name in _DELAY_OPTIONS:
-            if name in call_kwargs:
-                options[name] = call_kwargs.pop(name)
-        return self._enqueue(args, call_kwargs, options)
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job: ...
 
     def enqueue(
         self, args: tuple[Any, ...] | list[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any
-    ) -> Job:
-        """Enqueue with explicit ``args``/``kwargs``; any RQ job option overrides the decorator's."""
-        return self._enqueue(tuple(args), dict(kwargs or {}), {**self.options, **options})
+    ) -> Job: ...
 
-    def _enqueue(self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]) -> Job:
-        if "job_timeout" in options:
-            options["timeout"] = options.pop("job_timeout")
-        return self.get_queue().enqueue_call(self.func, args=args, kwargs=kwargs, **options)  # type: ignore[no-any-return]
+    def get_queue(self) -> Queue: ...
 
-    def __repr__(self) -> str:
-        return f"<job {self.func.__module__}.{self.func.__qualname__} on {self.queue!r}>"
+
+def _get_queue(func: Any) -> Queue:
+    """The queue, looked up now (so settings are read at enqueue time, not import time)."""
+    if isinstance(func.queue, str):
+        from .queues import get_queue
+
+        return get_queue(func.queue)
+    return cast("Queue", func.queue)
+
+
+def _delay(func: Any, *args: Any, **kwargs: Any) -> Job:
+    """Enqueue a call; ``depends_on``, ``job_id``, ``at_front``... are read as job options."""
+    options = dict(func.options)
+    for name in _DELAY_OPTIONS:
+        if name in kwargs:
+            options[name] = kwargs.pop(name)
+    return _enqueue(func, args, kwargs, options)
+
+
+def _enqueue_explicit(
+    func: Any, args: tuple[Any, ...] | list[Any] = (), kwargs: dict[str, Any] | None = None, **options: Any
+) -> Job:
+    """Enqueue with explicit ``args``/``kwargs``; any RQ job option overrides the decorator's."""
+    return _enqueue(func, tuple(args), dict(kwargs or {}), {**func.options, **options})
+
+
+def _enqueue(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]) -> Job:
+    if "job_timeout" in options:
+        options["timeout"] = options.pop("job_timeout")
+    return _get_queue(func).enqueue_call(func, args=args, kwargs=kwargs, **options)  # type: ignore[no-any-return]
+
+
+def _make_job_function(
+    func: Callable[P, R], queue: str | Queue, options: dict[str, Any]
+) -> JobFunction[P, R]:
+    target: Any = func
+    target.queue = queue
+    target.options = options
+    target.delay = functools.partial(_delay, func)
+    target.enqueue = functools.partial(_enqueue_explicit, func)
+    target.get_queue = functools.partial(_get_queue, func)
+    return cast("JobFunction[P, R]", target)
 
 
 @overload
@@ -89,9 +111,9 @@ def job(func_or_queue: Any = "default", **options: Any) -> Any:
         raise TypeError("@job takes a queue name; the connection comes from RQ_QUEUES.")
     options = {key: value for key, value in options.items() if value is not None}
     if callable(func_or_queue) and not isinstance(func_or_queue, type):
-        return JobFunction(func_or_queue, "default", options)
+        return _make_job_function(func_or_queue, "default", options)
 
     def decorator(func: Callable[P, R]) -> JobFunction[P, R]:
-        return JobFunction(func, func_or_queue, options)
+        return _make_job_function(func, func_or_queue, options)
 
     return decorator

@@ -96,3 +96,48 @@ def test_type_checker_knows_delay_signature(tmp_path: Path) -> None:
     errors = [line for line in out.splitlines() if ": error:" in line]
     assert len(errors) == 2, out  # wrong argument type and missing argument, both on the last line
     assert all("typed_use.py:11:" in line for line in errors), out
+
+
+def test_job_function_is_the_module_function_and_pickles_by_reference() -> None:
+    import pickle
+
+    from tests.testapp import jobs
+
+    assert pickle.loads(pickle.dumps(multiply)) is jobs.multiply  # noqa: S301  (our own bytes)
+    assert pickle.loads(pickle.dumps([shout, whisper])) == [jobs.shout, jobs.whisper]  # noqa: S301
+
+
+@pytest.mark.django_db(transaction=True)
+def test_job_functions_are_accepted_by_every_enqueue_path() -> None:
+    from datetime import timedelta
+
+    from django.db import transaction
+    from rq import Retry
+
+    import django_taskq
+
+    direct = django_taskq.enqueue(multiply, 2, 3)
+    via_queue = get_queue("default").enqueue(multiply, 3, 4, retry=Retry(max=1))
+    dependent = get_queue("default").enqueue(multiply, 4, 5, depends_on=direct)
+    with transaction.atomic():
+        in_commit = django_taskq.enqueue(shout, "later")
+    scheduled = django_taskq.enqueue_in(timedelta(seconds=30), multiply, 5, 6)
+    for item in (direct, via_queue, dependent, in_commit, scheduled):
+        assert item.func_name in ("tests.testapp.jobs.multiply", "tests.testapp.jobs.shout")
+    report = run_jobs("default", "high")
+    assert sorted(str(job_.return_value()) for job_ in report.finished) == ["12", "20", "6", "LATER"]
+    assert scheduled.get_status(refresh=True) == "scheduled"
+
+
+def test_job_function_as_failure_callback_and_no_wrapper_frame_in_tracebacks() -> None:
+    from rq import Callback
+
+    from tests.testapp.jobs import explode, note_failure
+
+    failing = get_queue("default").enqueue(explode, "kaboom", on_failure=Callback(note_failure))
+    report = run_jobs("default")
+    assert [job_.id for job_ in report.failed] == [failing.id]
+    assert get_connection().lrange("taskq-test:failure-callbacks", 0, -1) == [failing.id.encode()]
+    traceback_text = str(failing.latest_result().exc_string)  # type: ignore[union-attr]
+    assert "RuntimeError: kaboom" in traceback_text
+    assert "decorators.py" not in traceback_text

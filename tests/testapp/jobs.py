@@ -33,3 +33,16 @@ def shout(word: str) -> str:
 @job("low", timeout=7)
 def whisper(word: str = "psst") -> str:
     return word.lower()
+
+
+@job("default")
+def explode(word: str = "bang") -> None:
+    raise RuntimeError(word)
+
+
+@job
+def note_failure(job: object, connection: object, *exc_info: object) -> None:
+    """An on_failure callback that is itself a @job function."""
+    from django_taskq import get_connection
+
+    get_connection().rpush("taskq-test:failure-callbacks", str(getattr(job, "id", "")))
