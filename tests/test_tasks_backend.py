@@ -330,6 +330,18 @@ def test_failure_keeps_class_path_and_traceback() -> None:
         result.return_value  # noqa: B018
 
 
+def test_system_exit_fails_the_task_with_its_class_and_sends_task_finished() -> None:
+    result = tasks.exit_early.enqueue(3)
+    report = run_jobs("default")
+    assert [job.id for job in report.failed] == [result.id]
+    result.refresh()
+    assert result.status == TaskResultStatus.FAILED
+    [error] = result.errors
+    assert error.exception_class is SystemExit
+    finished = [entry for entry in signals_seen() if entry["signal"] == "finished" and entry["id"] == result.id]
+    assert [entry["status"] for entry in finished] == ["FAILED"]
+
+
 def test_return_value_that_is_not_json_fails_the_task() -> None:
     result = tasks.unserialisable_return.enqueue()
     run_jobs("default")

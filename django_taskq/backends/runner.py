@@ -65,7 +65,9 @@ def run_task(*args: Any, **kwargs: Any) -> Any:
         else:
             value = task.call(*args, **kwargs)
         value = normalize_json(value)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: the task failed with that class, not the worker
         error = {"exception_class_path": class_path(type(exc)), "traceback": "".join(format_exception(exc))}
         job.meta.setdefault(META_ERRORS, []).append(error)
         job.save_meta()  # type: ignore[no-untyped-call]

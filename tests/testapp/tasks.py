@@ -41,6 +41,11 @@ def fail(message: str = "boom") -> None:
 
 
 @task
+def exit_early(code: int = 3) -> None:
+    raise SystemExit(code)
+
+
+@task
 def unserialisable_return() -> object:
     return {1, 2, 3}
 
