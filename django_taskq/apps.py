@@ -10,6 +10,6 @@ class DjangoTaskqConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the checks and the signal receivers.
-        from . import checks, connections, cron_checks, transactions  # noqa: F401
+        from . import checks, connections, transactions  # noqa: F401
         from .backends import checks as task_backend_checks  # noqa: F401
         from .contrib import prometheus  # noqa: F401  (check W040; prometheus-client stays unimported)

@@ -23,6 +23,7 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 from rq.job import Job, validate_job_id
 
+from django_taskq.checks.cron import check_cron
 from django_taskq.cron import (
     CronConfigError,
     CronEntry,
@@ -30,9 +31,9 @@ from django_taskq.cron import (
     cron_runners,
     cron_status,
     load_entries,
+    same_location,
     start_cron_thread,
 )
-from django_taskq.cron_checks import check_cron
 from django_taskq.queues import get_queue
 from django_taskq.workers import get_worker
 from tests.command_helpers import wait_for
@@ -525,6 +526,20 @@ def test_a_given_connection_is_used_only_for_entries_on_the_same_redis(redis_cli
     assert queued_ids(redis_client) == ["cron-here-20260115T100000"]
     other = get_queue("other-db").connection
     assert other.lrange("rq:queue:other-db", 0, -1) == [b"cron-there-20260115T100000"]
+
+
+def test_same_location_is_false_when_unsure() -> None:
+    from redis.sentinel import Sentinel
+
+    url = os.environ["TASKQ_TEST_REDIS_URL"]
+    client = redis.Redis.from_url(url)
+    assert same_location(client, redis.Redis.from_url(url))
+    assert not same_location(client, redis.Redis.from_url(url, username="someone-else"))
+    sentinel = Sentinel([("127.0.0.1", 1)])  # never contacted: the clients do not connect here
+    master = sentinel.master_for("main")
+    assert same_location(master, master)  # the very same client
+    assert not same_location(master, sentinel.master_for("main"))  # the address is known only later
+    assert not same_location(client, master)
 
 
 def test_rqworker_with_cron_runs_the_entries(

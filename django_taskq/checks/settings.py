@@ -1,6 +1,5 @@
-"""System checks: every misconfiguration of RQ_QUEUES and RQ gets a stable id and a hint.
+"""Checks of RQ_QUEUES, RQ and the other RQ_* settings (ids documented in docs/checks.rst).
 
-Ids (documented in docs/checks.rst):
 E001 RQ_QUEUES missing or empty        E002 a queue entry is not a dict
 E003 a value has the wrong type        E004 more than one way to connect
 E005 SENTINELS without MASTER_NAME     E006 USE_REDIS_CACHE names no cache
@@ -11,20 +10,18 @@ W001 unknown RQ_QUEUES key             W002 unknown RQ key
 W003 QUEUE_CLASS not a DjangoQueue (enqueues are not commit-safe)
 W004 a connection key that the way of connecting ignores
 W005 SCHEDULER_CLASS not an RQScheduler
-Deploy (contact Redis): E020 unreachable server, E021 server older than RQ supports.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, register
 from django.utils.module_loading import import_string
 
-from .conf import COMMIT_MODES, CONNECTION_KEYS, GLOBAL_KEYS, QUEUE_KEYS, taskq_settings
+from ..conf import COMMIT_MODES, CONNECTION_KEYS, GLOBAL_KEYS, QUEUE_KEYS
+from .messages import did_you_mean, error, type_names, warning
 
 # Only one of these may say how to reach Redis (DB, PASSWORD, SSL... combine with any).
 CONNECTION_WAYS = ("URL", "HOST", "UNIX_SOCKET_PATH", "SENTINELS", "USE_REDIS_CACHE")
@@ -36,24 +33,6 @@ IGNORED_KEYS = {
     "UNIX_SOCKET_PATH": ("PORT", "SSL", "SSL_CERT_REQS", "MASTER_NAME", "SENTINEL_KWARGS"),
     "SENTINELS": ("PORT",),
 }
-MIN_REDIS_VERSION = (5, 0, 0)
-
-
-def _error(id_: int, msg: str, hint: str, obj: str = "RQ_QUEUES") -> Error:
-    return Error(msg, hint=hint, obj=obj, id=f"django_taskq.E{id_:03d}")
-
-
-def _warning(id_: int, msg: str, hint: str, obj: str = "RQ_QUEUES") -> Warning:
-    return Warning(msg, hint=hint, obj=obj, id=f"django_taskq.W{id_:03d}")
-
-
-def _type_names(types: tuple[type, ...]) -> str:
-    return " or ".join("None" if t is type(None) else t.__name__ for t in types)
-
-
-def _did_you_mean(key: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
-    return f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(sorted(known))}."
 
 
 @register("django_taskq")
@@ -61,7 +40,7 @@ def check_queues(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     queues = getattr(settings, "RQ_QUEUES", None)
     if not isinstance(queues, dict) or not queues:
         return [
-            _error(
+            error(
                 1,
                 "RQ_QUEUES is missing or empty.",
                 'Define at least one queue, e.g. RQ_QUEUES = {"default": {"URL": "redis://localhost:6379/0"}}.',
@@ -77,29 +56,29 @@ def _check_queue(name: str, config: Any) -> list[CheckMessage]:
     obj = f"RQ_QUEUES[{name!r}]"
     if not isinstance(config, dict):
         return [
-            _error(2, f"{obj} is a {type(config).__name__}, not a dict.", 'Use {"URL": "redis://..."}.', obj)
+            error(2, f"{obj} is a {type(config).__name__}, not a dict.", 'Use {"URL": "redis://..."}.', obj)
         ]
     messages: list[CheckMessage] = []
     for key, value in config.items():
         if key not in QUEUE_KEYS:
             messages.append(
-                _warning(1, f"{obj} has an unknown key {key!r}.", _did_you_mean(key, QUEUE_KEYS), obj)
+                warning(1, f"{obj} has an unknown key {key!r}.", did_you_mean(key, QUEUE_KEYS), obj)
             )
         elif not isinstance(value, QUEUE_KEYS[key]) or (
             isinstance(value, bool) and bool not in QUEUE_KEYS[key]
         ):
             messages.append(
-                _error(
+                error(
                     3,
-                    f"{obj}[{key!r}] must be {_type_names(QUEUE_KEYS[key])}, not {type(value).__name__}.",
-                    f"Set {key} to a value of type {_type_names(QUEUE_KEYS[key])}.",
+                    f"{obj}[{key!r}] must be {type_names(QUEUE_KEYS[key])}, not {type(value).__name__}.",
+                    f"Set {key} to a value of type {type_names(QUEUE_KEYS[key])}.",
                     obj,
                 )
             )
     ways = [way for way in CONNECTION_WAYS if way in config]
     if len(ways) > 1:
         messages.append(
-            _error(
+            error(
                 4,
                 f"{obj} gives {' and '.join(ways)}: more than one way to connect.",
                 f"Keep one of {', '.join(ways)}.",
@@ -110,7 +89,7 @@ def _check_queue(name: str, config: Any) -> list[CheckMessage]:
         ignored = [key for key in IGNORED_KEYS[ways[0]] if key in config]
         if ignored:
             messages.append(
-                _warning(
+                warning(
                     4,
                     f"{obj} connects by {ways[0]}, which ignores {', '.join(ignored)}.",
                     _ignored_hint(ways[0]),
@@ -118,12 +97,12 @@ def _check_queue(name: str, config: Any) -> list[CheckMessage]:
                 )
             )
     if "SENTINELS" in config and not config.get("MASTER_NAME"):
-        messages.append(_error(5, f"{obj} has SENTINELS but no MASTER_NAME.", "Add MASTER_NAME.", obj))
+        messages.append(error(5, f"{obj} has SENTINELS but no MASTER_NAME.", "Add MASTER_NAME.", obj))
     if isinstance(config.get("SENTINELS"), (list, tuple)) and not all(
         isinstance(s, (list, tuple)) and len(s) == 2 for s in config["SENTINELS"]
     ):
         messages.append(
-            _error(
+            error(
                 3,
                 f"{obj}['SENTINELS'] must be a list of (host, port) pairs.",
                 'e.g. [("10.0.0.1", 26379)]',
@@ -152,7 +131,7 @@ def _check_cache(obj: str, alias: str) -> list[CheckMessage]:
     caches = getattr(settings, "CACHES", {})
     if alias not in caches:
         return [
-            _error(
+            error(
                 6,
                 f"{obj}['USE_REDIS_CACHE'] names the cache {alias!r}, which CACHES does not define.",
                 f"Add {alias!r} to CACHES or use one of: {', '.join(caches) or 'none'}.",
@@ -162,7 +141,7 @@ def _check_cache(obj: str, alias: str) -> list[CheckMessage]:
     backend = str(caches[alias].get("BACKEND", ""))
     if backend not in ("django_redis.cache.RedisCache", "django.core.cache.backends.redis.RedisCache"):
         return [
-            _error(
+            error(
                 7,
                 f"{obj}['USE_REDIS_CACHE'] names cache {alias!r}, whose backend {backend!r} is not Redis.",
                 "Point it at a django-redis or django.core.cache.backends.redis.RedisCache cache.",
@@ -177,13 +156,13 @@ def _check_import(obj: str, path: str) -> list[CheckMessage]:
         import_string(path)
     except ImportError as exc:
         return [
-            _error(9, f"{obj} = {path!r} cannot be imported: {exc}.", "Give a dotted path to a class.", obj)
+            error(9, f"{obj} = {path!r} cannot be imported: {exc}.", "Give a dotted path to a class.", obj)
         ]
     return []
 
 
 def _check_queue_class(obj: str, path: str) -> list[CheckMessage]:
-    from .queues import DjangoQueue
+    from ..queues import DjangoQueue
 
     try:
         cls = import_string(path)
@@ -191,7 +170,7 @@ def _check_queue_class(obj: str, path: str) -> list[CheckMessage]:
         return []  # reported as E009
     if isinstance(cls, type) and not issubclass(cls, DjangoQueue):
         return [
-            _warning(
+            warning(
                 3,
                 f"{obj} = {path!r} does not subclass django_taskq.queues.DjangoQueue: "
                 "its enqueues ignore COMMIT_MODE.",
@@ -212,7 +191,7 @@ def _check_scheduler_class(path: str) -> list[CheckMessage]:
     if isinstance(cls, type) and issubclass(cls, RQScheduler):
         return []
     return [
-        _warning(
+        warning(
             5,
             f"RQ['SCHEDULER_CLASS'] = {path!r} does not subclass rq.scheduler.RQScheduler "
             "(rq-scheduler's Scheduler, as django-rq used, is not one).",
@@ -227,27 +206,27 @@ def check_globals(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     rq = getattr(settings, "RQ", {})
     if not isinstance(rq, dict):
         return [
-            _error(10, f"RQ is a {type(rq).__name__}, not a dict.", 'Use RQ = {"COMMIT_MODE": ...}.', "RQ")
+            error(10, f"RQ is a {type(rq).__name__}, not a dict.", 'Use RQ = {"COMMIT_MODE": ...}.', "RQ")
         ]
     messages: list[CheckMessage] = []
     for key, value in rq.items():
         if key not in GLOBAL_KEYS:
             messages.append(
-                _warning(2, f"RQ has an unknown key {key!r}.", _did_you_mean(key, GLOBAL_KEYS), "RQ")
+                warning(2, f"RQ has an unknown key {key!r}.", did_you_mean(key, GLOBAL_KEYS), "RQ")
             )
         elif not isinstance(value, GLOBAL_KEYS[key]) or isinstance(value, bool):
             messages.append(
-                _error(
+                error(
                     3,
-                    f"RQ[{key!r}] must be {_type_names(GLOBAL_KEYS[key])}, not {type(value).__name__}.",
-                    f"Set {key} to a value of type {_type_names(GLOBAL_KEYS[key])}.",
+                    f"RQ[{key!r}] must be {type_names(GLOBAL_KEYS[key])}, not {type(value).__name__}.",
+                    f"Set {key} to a value of type {type_names(GLOBAL_KEYS[key])}.",
                     "RQ",
                 )
             )
     mode = rq.get("COMMIT_MODE")
     if mode is not None and mode not in COMMIT_MODES:
         messages.append(
-            _error(8, f"RQ['COMMIT_MODE'] is {mode!r}.", f"Use one of: {', '.join(COMMIT_MODES)}.", "RQ")
+            error(8, f"RQ['COMMIT_MODE'] is {mode!r}.", f"Use one of: {', '.join(COMMIT_MODES)}.", "RQ")
         )
     for key in ("QUEUE_CLASS", "JOB_CLASS", "WORKER_CLASS", "SERIALIZER", "SCHEDULER_CLASS"):
         if isinstance(rq.get(key), str):
@@ -260,7 +239,7 @@ def check_globals(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     handlers = getattr(settings, "RQ_EXCEPTION_HANDLERS", [])
     if not isinstance(handlers, (list, tuple)) or not all(isinstance(h, str) for h in handlers):
         messages.append(
-            _error(
+            error(
                 11,
                 "RQ_EXCEPTION_HANDLERS must be a list of dotted paths.",
                 'e.g. ["myapp.handlers.report"]',
@@ -273,45 +252,11 @@ def check_globals(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                 import_string(path)
             except ImportError as exc:
                 messages.append(
-                    _error(11, f"RQ_EXCEPTION_HANDLERS: {path!r} cannot be imported: {exc}.",
+                    error(11, f"RQ_EXCEPTION_HANDLERS: {path!r} cannot be imported: {exc}.",
                            "Give the dotted path of a callable.", "RQ_EXCEPTION_HANDLERS")
                 )  # fmt: skip
     token = getattr(settings, "RQ_API_TOKEN", None)
     if token is not None and not isinstance(token, str):
-        messages.append(_error(12, "RQ_API_TOKEN must be a string.", "Set it from an environment variable.",
+        messages.append(error(12, "RQ_API_TOKEN must be a string.", "Set it from an environment variable.",
                                "RQ_API_TOKEN"))  # fmt: skip
-    return messages
-
-
-@register("django_taskq", deploy=True)
-def check_servers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Ping each distinct Redis server (deploy only: it needs the network)."""
-    import redis
-
-    from .connections import describe, get_redis_connection, queues_by_connection, server_version
-
-    messages: list[CheckMessage] = []
-    for names in queues_by_connection().values():
-        config = taskq_settings.QUEUES[names[0]]
-        where = describe(config)
-        obj = f"RQ_QUEUES[{names[0]!r}]"
-        try:
-            version = server_version(get_redis_connection(config))
-        except (redis.RedisError, OSError, TypeError, ValueError) as exc:
-            messages.append(
-                _error(
-                    20,
-                    f"Redis at {where} (queues {', '.join(names)}) is unreachable: {type(exc).__name__}.",
-                    "Start the server or fix the connection settings of these queues.",
-                    obj,
-                )
-            )
-            continue
-        if version < MIN_REDIS_VERSION:
-            found = ".".join(map(str, version))
-            needed = ".".join(map(str, MIN_REDIS_VERSION))
-            messages.append(
-                _error(21, f"Redis at {where} is version {found}; RQ needs {needed} or newer.",
-                       "Upgrade the Redis server.", obj)
-            )  # fmt: skip
     return messages

@@ -1,0 +1,303 @@
+"""The cron runner: enqueues each due slot of RQ_CRON exactly once, however many runners run.
+
+At every tick a runner looks at the most recent slot of each entry that is due. In one Redis
+transaction (``WATCH`` on the entry's state key, then ``MULTI``/``EXEC``) it checks that no
+runner has taken that slot yet, records it as the entry's last slot and writes the job with an
+id derived from the slot. Two runners racing for a slot cannot both commit: the loser's
+``EXEC`` is refused. A crash cannot split the claim from the enqueue either, since both are in
+the same ``EXEC``.
+
+Missed slots (all runners down, Redis unreachable): only the most recent due slot is ever looked
+at, so a downtime causes at most one catch-up run. That run happens if the slot is at most
+``grace`` seconds old (default 300; ``None`` means always); an older slot is recorded as
+``skipped`` and the entry waits for its next slot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import redis
+from redis.exceptions import WatchError
+from rq.job import Job
+
+from ..backoff import Backoff
+from ..connections import client_location
+from ..queues import DjangoQueue, get_queue
+from .schedule import KEY_PREFIX, CronEntry, load_entries
+
+logger = logging.getLogger("django_taskq.cron")
+
+RUNNERS_KEY = f"{KEY_PREFIX}runners"  # sorted set: runner name -> heartbeat expiry
+DEFAULT_TICK = 1.0
+HISTORY = 20  # runs kept per entry
+
+
+@dataclass(frozen=True)
+class CronRun:
+    """What a runner did with one slot of an entry."""
+
+    slot: datetime
+    job_id: str | None  # None when the slot was skipped
+    at: datetime  # when the runner claimed the slot
+    late: float  # seconds between the slot and the claim
+    outcome: str  # "enqueued" or "skipped" (older than the entry's grace)
+    runner: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot.isoformat(),
+            "job_id": self.job_id,
+            "at": self.at.isoformat(),
+            "late": round(self.late, 3),
+            "outcome": self.outcome,
+            "runner": self.runner,
+        }
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> CronRun:
+        data = json.loads(raw)
+        return cls(
+            slot=datetime.fromisoformat(data["slot"]),
+            job_id=data.get("job_id"),
+            at=datetime.fromisoformat(data["at"]),
+            late=float(data.get("late", 0.0)),
+            outcome=str(data.get("outcome", "enqueued")),
+            runner=str(data.get("runner", "")),
+        )
+
+
+class CronRunner:
+    """Evaluates the RQ_CRON entries every ``interval`` seconds and enqueues the due slots.
+
+    Any number of runners (threads, processes, hosts) may run at once: each slot is enqueued by
+    exactly one of them. Each entry is enqueued through its queue's own connection; a
+    ``connection`` given here (a worker's, for ``rqworker --with-cron``) is used instead for the
+    entries whose queue lives on the same server and database, never for the others.
+    """
+
+    def __init__(
+        self,
+        entries: Sequence[CronEntry] | None = None,
+        *,
+        connection: redis.Redis | None = None,
+        interval: float = DEFAULT_TICK,
+        name: str | None = None,
+    ) -> None:
+        if not interval > 0:
+            raise ValueError("interval must be positive")
+        self.entries = list(load_entries() if entries is None else entries)
+        self.connection = connection
+        self.interval = interval
+        self.name = name or f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+        self._stop = threading.Event()
+        self._queues: dict[str, DjangoQueue] = {}
+
+    def queue(self, entry: CronEntry) -> DjangoQueue:
+        """The queue object of ``entry`` (with the runner's connection when it is the same Redis)."""
+        queue = get_queue(entry.queue)
+        if self.connection is None or queue.connection is self.connection:
+            return queue
+        if not same_location(queue.connection, self.connection):
+            return queue
+        cached = self._queues.get(entry.queue)
+        if cached is None:
+            cached = self._queues[entry.queue] = get_queue(entry.queue, connection=self.connection)
+        return cached
+
+    def tick(self, now: datetime | None = None) -> list[CronRun]:
+        """Evaluate every entry once; the slots this runner claimed (others claimed the rest).
+
+        Per connection, one pipelined round trip reads the last slot of every entry (and
+        refreshes this runner's heartbeat); only entries with a newer due slot go on to the
+        claiming transaction. Redis errors propagate after every connection has been tried, so
+        one unreachable server does not hold up the entries of another.
+        """
+        now = now or datetime.now(timezone.utc)
+        runs: list[CronRun] = []
+        failure: Exception | None = None
+        groups: dict[int, tuple[redis.Redis, list[tuple[CronEntry, DjangoQueue]]]] = {}
+        for entry in self.entries:
+            queue = self.queue(entry)
+            groups.setdefault(id(queue.connection), (queue.connection, []))[1].append((entry, queue))
+        for connection, members in groups.values():
+            try:
+                lasts = self._last_slots(connection, [entry for entry, _queue in members], now)
+            except (redis.RedisError, OSError) as exc:
+                failure = failure or exc
+                continue
+            for (entry, queue), last in zip(members, lasts, strict=True):
+                slot = entry.slot_at(now)
+                if slot is None or (last is not None and float(last) >= slot.timestamp()):
+                    continue
+                try:
+                    run = self._claim(entry, queue, now)
+                except (redis.RedisError, OSError) as exc:
+                    failure = failure or exc
+                    continue
+                except Exception:
+                    logger.exception("cron entry %r failed; the other entries go on", entry.name)
+                    continue
+                if run is not None:
+                    runs.append(run)
+        if failure is not None:
+            raise failure
+        return runs
+
+    def _last_slots(self, connection: redis.Redis, entries: list[CronEntry], now: datetime) -> list[Any]:
+        stamp = now.timestamp()
+        with connection.pipeline(transaction=False) as pipe:
+            pipe.zadd(RUNNERS_KEY, {self.name: stamp + max(3 * self.interval, 10.0)})
+            pipe.zremrangebyscore(RUNNERS_KEY, "-inf", stamp - 3600)
+            for entry in entries:
+                pipe.hget(entry.state_key, "last_slot")
+            return pipe.execute()[2:]
+
+    def _claim(self, entry: CronEntry, queue: DjangoQueue, now: datetime) -> CronRun | None:
+        slot = entry.slot_at(now)
+        if slot is None:
+            return None
+        stamp = slot.timestamp()
+        job_id = entry.job_id(slot)
+        job_key = Job.key_for(job_id)
+        late = max(0.0, now.timestamp() - stamp)
+        skipped = entry.grace is not None and late > entry.grace
+        with queue.connection.pipeline() as pipe:
+            try:
+                pipe.watch(entry.state_key, job_key)  # type: ignore[no-untyped-call]
+                last: Any = pipe.hget(entry.state_key, "last_slot")  # immediate while watching
+                if last is not None and float(last) >= stamp:
+                    return None  # already claimed, by us or another runner
+                if pipe.exists(job_key):
+                    skipped = True  # state lost but the slot's job exists: never write it twice
+                job = None if skipped else self._job(entry, queue, job_id, slot)
+                run = CronRun(slot, None if job is None else job_id, now, late,
+                              "skipped" if job is None else "enqueued", self.name)  # fmt: skip
+                pipe.multi()
+                pipe.hset(
+                    entry.state_key,
+                    mapping={
+                        "last_slot": repr(stamp),
+                        "last_job_id": run.job_id or "",
+                        "last_at": now.isoformat(),
+                    },
+                )
+                pipe.lpush(entry.runs_key, json.dumps(run.as_dict()))
+                pipe.ltrim(entry.runs_key, 0, HISTORY - 1)
+                if job is not None and queue.is_async:
+                    # With a pipeline, RQ's own enqueue only queues writes: they join our EXEC.
+                    queue.enqueue_job(job, pipeline=pipe, at_front=entry.at_front)
+                pipe.execute()
+            except WatchError:
+                return None  # another runner claimed the slot between our read and our write
+        if job is not None and not queue.is_async:
+            queue.enqueue_job(job, at_front=entry.at_front)  # a synchronous queue runs it here
+        if job is None:
+            logger.warning(
+                "cron %s: slot %s skipped (%.0f s late, grace %s s)", entry.name, slot, late, entry.grace
+            )
+        else:
+            logger.info("cron %s: enqueued job %s on %s for slot %s", entry.name, job_id, queue.name, slot)
+        return run
+
+    def _job(self, entry: CronEntry, queue: DjangoQueue, job_id: str, slot: datetime) -> Job:
+        options = dict(entry.options)
+        meta = {**options.pop("meta", {}), "cron": entry.name, "cron_slot": slot.isoformat()}
+        return queue.create_job(
+            entry.func, args=entry.args, kwargs=entry.kwargs, job_id=job_id, meta=meta, **options
+        )
+
+    def wait_time(self, now: datetime) -> float:
+        """Seconds until the next tick: ``interval``, or less when a slot comes sooner."""
+        upcoming = [entry.next_slot(now).timestamp() for entry in self.entries]
+        until = min(upcoming, default=math.inf) - now.timestamp()
+        return max(0.0, min(self.interval, until + 0.001))
+
+    def run(self) -> None:
+        """Tick until ``stop()``; Redis errors are logged and retried with backoff."""
+        logger.info("cron runner %s started: %d entr%s, tick %g s", self.name, len(self.entries),
+                    "y" if len(self.entries) == 1 else "ies", self.interval)  # fmt: skip
+        backoff = Backoff(initial=2 * self.interval)  # 2, 4, 8... ticks, up to MAX_BACKOFF
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except (redis.RedisError, OSError) as exc:
+                delay = backoff.next_delay()
+                logger.warning("cron runner %s: Redis error (%s: %s), retrying in %.1f s",
+                               self.name, type(exc).__name__, exc, delay)  # fmt: skip
+                self._stop.wait(delay)
+                continue
+            except Exception:  # a bug must not silently end the schedule: log it and go on
+                logger.exception("cron runner %s: tick failed", self.name)
+                self._stop.wait(self.interval)
+                continue
+            if backoff.failures:
+                logger.info("cron runner %s: Redis is back", self.name)
+                backoff.reset()
+            self._stop.wait(self.wait_time(datetime.now(timezone.utc)))
+        self.leave()
+        logger.info("cron runner %s stopped", self.name)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def leave(self) -> None:
+        """Remove this runner from the list of live runners."""
+        for connection in {id(q.connection): q.connection for q in map(self.queue, self.entries)}.values():
+            with contextlib.suppress(redis.RedisError, OSError):
+                connection.zrem(RUNNERS_KEY, self.name)
+
+
+def same_location(first: redis.Redis, second: redis.Redis) -> bool:
+    """Whether two clients reach the same server, database and user (False when unsure)."""
+    if first is second:
+        return True
+    here, there = _address(first), _address(second)
+    return here is not None and here == there
+
+
+def _address(client: redis.Redis) -> tuple[str, Any] | None:
+    kwargs = client.get_connection_kwargs()
+    if not kwargs.get("host") and not kwargs.get("path"):
+        return None  # e.g. Sentinel: the address is only known when connecting
+    # The user too: two ACL users of one database may not have the same rights.
+    return client_location(client), kwargs.get("username")
+
+
+def start_cron_thread(
+    connection: redis.Redis | None = None,
+    interval: float = DEFAULT_TICK,
+    entries: Sequence[CronEntry] | None = None,
+) -> Callable[[], None]:
+    """Run a CronRunner in a daemon thread; returns a callable that stops it and waits for it.
+
+    For ``rqworker --with-cron``. Raises CronConfigError if RQ_CRON is invalid. With no
+    entries configured, no thread is started and the callable does nothing.
+    """
+    runner = CronRunner(entries, connection=connection, interval=interval)
+    if not runner.entries:
+        logger.info("RQ_CRON is empty: no cron thread started")
+        return lambda: None
+    thread = threading.Thread(target=runner.run, name="taskq-cron", daemon=True)
+    thread.start()
+
+    def stop(timeout: float | None = 10.0) -> None:
+        runner.stop()
+        thread.join(timeout)
+
+    return stop

@@ -1,0 +1,139 @@
+"""What the dashboard and ``rqcron --list`` show: each entry's schedule and runs, and the live runners."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import redis
+
+from ..conf import taskq_settings
+from ..queues import get_queue
+from .runner import HISTORY, RUNNERS_KEY, CronRun
+from .schedule import CronEntry, cron_timezone, entry_name, validate_entries
+
+
+@dataclass(frozen=True)
+class CronEntryStatus:
+    """One RQ_CRON entry as the dashboard shows it."""
+
+    name: str
+    func: str
+    queue: str
+    schedule: str
+    timezone: str
+    next_run: datetime | None
+    last_runs: list[CronRun]
+    error: str | None = None  # why this entry cannot run (invalid settings, Redis down)
+
+    @property
+    def last_run(self) -> datetime | None:
+        """When the most recent slot was claimed (enqueued or skipped)."""
+        return self.last_runs[0].at if self.last_runs else None
+
+    @property
+    def last_status(self) -> str | None:
+        """``enqueued`` or ``skipped``: what happened to the most recent slot."""
+        return self.last_runs[0].outcome if self.last_runs else None
+
+    @property
+    def last_job_id(self) -> str | None:
+        return next((run.job_id for run in self.last_runs if run.job_id), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "func": self.func,
+            "queue": self.queue,
+            "schedule": self.schedule,
+            "timezone": self.timezone,
+            "next_run": self.next_run.isoformat() if self.next_run else None,
+            "last_runs": [run.as_dict() for run in self.last_runs],
+            "error": self.error,
+        }
+
+
+def cron_status(
+    entries: Sequence[CronEntry] | None = None, *, now: datetime | None = None, limit: int = HISTORY
+) -> list[CronEntryStatus]:
+    """Schedule, next run and last runs of every entry; one pipelined round trip per connection.
+
+    Never raises for bad settings or an unreachable Redis: the entry's ``error`` says what is wrong.
+    """
+    now = now or datetime.now(timezone.utc)
+    zone = str(cron_timezone())
+    rows: list[tuple[CronEntry | None, dict[str, Any], str | None]] = []
+    if entries is not None:
+        rows = [(entry, {}, None) for entry in entries]
+    else:
+        for item in taskq_settings.CRON:
+            errors = [problem for problem in validate_entries([item]) if not problem.warning]
+            if errors:
+                rows.append((None, item if isinstance(item, dict) else {}, errors[0].msg))
+            else:
+                rows.append((CronEntry.from_setting(item), item, None))
+    runs: dict[str, list[CronRun]] = {}
+    failures: dict[str, str] = {}
+    by_connection: dict[int, tuple[redis.Redis, list[CronEntry]]] = {}
+    for entry, _item, _error in rows:
+        if entry is not None:
+            connection = get_queue(entry.queue).connection
+            by_connection.setdefault(id(connection), (connection, []))[1].append(entry)
+    for connection, group in by_connection.values():
+        try:
+            with connection.pipeline(transaction=False) as pipe:
+                for entry in group:
+                    pipe.lrange(entry.runs_key, 0, limit - 1)
+                results = pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            for entry in group:
+                failures[entry.name] = f"Redis unreachable ({type(exc).__name__})"
+            continue
+        for entry, raw_runs in zip(group, results, strict=True):
+            runs[entry.name] = [CronRun.from_json(item) for item in raw_runs]
+    statuses = []
+    for entry, item, error in rows:
+        if entry is None:
+            statuses.append(
+                CronEntryStatus(
+                    name=entry_name(item) if item else "?",
+                    func=str(item.get("func", "")),
+                    queue=str(item.get("queue", "default")),
+                    schedule=str(item.get("cron") or item.get("interval") or ""),
+                    timezone=zone,
+                    next_run=None,
+                    last_runs=[],
+                    error=error,
+                )
+            )
+            continue
+        statuses.append(
+            CronEntryStatus(
+                name=entry.name,
+                func=entry.func,
+                queue=entry.queue,
+                schedule=entry.schedule,
+                timezone=zone if entry.cron is not None else "UTC",
+                next_run=entry.next_slot(now),
+                last_runs=runs.get(entry.name, []),
+                error=failures.get(entry.name),
+            )
+        )
+    return statuses
+
+
+def cron_runners(connection: redis.Redis | None = None, *, now: datetime | None = None) -> list[str]:
+    """Names of the cron runners alive (ticked recently) on ``connection``.
+
+    Default: the connection of the first RQ_CRON entry's queue (every runner ticks on the
+    connections of all entries), else of the ``default`` queue.
+    """
+    if connection is None:
+        items = [item for item in taskq_settings.CRON if isinstance(item, dict)]
+        name = str(items[0].get("queue", "default")) if items else "default"
+        connection = get_queue(name if name in taskq_settings.QUEUES else "default").connection
+    stamp = (now or datetime.now(timezone.utc)).timestamp()
+    names = connection.zrangebyscore(RUNNERS_KEY, stamp, "+inf")
+    return sorted(name.decode() if isinstance(name, bytes) else str(name) for name in names)
