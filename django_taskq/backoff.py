@@ -18,7 +18,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The delay before the next attempt; each call counts one more failure."""
-        delay = min(self.cap, self.initial * 2**self.failures)
+        delay = min(self.cap, self.initial * 2.0**self.failures)
         self.failures += 1
         return delay
 
