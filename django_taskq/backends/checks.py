@@ -10,22 +10,19 @@ This module does not import the tasks framework, so E054 can be reported.
 
 from __future__ import annotations
 
-import difflib
 from importlib.util import find_spec
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, register
 
+from ..checks.messages import error as _error
 from ..conf import taskq_settings
+from ..hints import did_you_mean
 
 BACKEND_PATHS = ("django_taskq.backends.RQBackend", "django_taskq.backends.rq.RQBackend")
 OPTION_KEYS = ("RESULT_TTL", "FAILURE_TTL", "TIMEOUT", "MAX_RETRIES", "RETRY_INTERVALS", "PRIORITY_QUEUES")
 PRIORITY_RANGE = (-100, 100)
-
-
-def _error(id_: int, msg: str, hint: str, obj: str) -> Error:
-    return Error(msg, hint=hint, obj=obj, id=f"django_taskq.E{id_:03d}")
 
 
 def framework_available() -> bool:
@@ -85,8 +82,7 @@ def entry_messages(obj: str, entry: dict[str, Any]) -> list[CheckMessage]:
         return messages
     for key, value in options.items():
         if key not in OPTION_KEYS:
-            close = difflib.get_close_matches(str(key), OPTION_KEYS, n=1, cutoff=0.6)
-            hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(OPTION_KEYS)}."
+            hint = did_you_mean(str(key), OPTION_KEYS)
             messages.append(_error(51, f"{obj}['OPTIONS'] has an unknown key {key!r}.", hint, obj))
         elif key == "PRIORITY_QUEUES":
             messages.extend(_check_priority_queues(obj, value, known))
