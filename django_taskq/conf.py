@@ -39,6 +39,9 @@ QUEUE_KEYS: dict[str, tuple[type, ...]] = {**CONNECTION_KEYS, **QUEUE_OPTION_KEY
 
 GLOBAL_KEYS: dict[str, tuple[type, ...]] = {
     "COMMIT_MODE": (str,),
+    "AUTOCOMMIT": (
+        bool,
+    ),  # django-rq's spelling, deprecated (W006): True is "auto", False "request_finished"
     "DEFAULT_RESULT_TTL": (int,),
     "QUEUE_CLASS": (str,),
     "JOB_CLASS": (str,),
@@ -52,6 +55,11 @@ DEFAULT_JOB_CLASS = "rq.job.Job"
 DEFAULT_WORKER_CLASS = "django_taskq.workers.DjangoPreforkWorker"
 DEFAULT_SERIALIZER = "rq.serializers.DefaultSerializer"
 DEFAULT_SCHEDULER_CLASS = "rq.scheduler.RQScheduler"
+
+
+def autocommit_mode(autocommit: object) -> str:
+    """The COMMIT_MODE meaning django-rq's ``AUTOCOMMIT``: enqueue at once, or when the request ends."""
+    return "auto" if autocommit else "request_finished"
 
 
 class Settings:
@@ -72,7 +80,10 @@ class Settings:
 
     @property
     def COMMIT_MODE(self) -> str:
-        return str(self.RQ.get("COMMIT_MODE", "on_db_commit"))
+        rq = self.RQ
+        if "COMMIT_MODE" not in rq and "AUTOCOMMIT" in rq:
+            return autocommit_mode(rq["AUTOCOMMIT"])
+        return str(rq.get("COMMIT_MODE", "on_db_commit"))
 
     @property
     def DEFAULT_RESULT_TTL(self) -> int | None:

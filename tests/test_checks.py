@@ -147,6 +147,12 @@ def test_scheduler_class_must_be_an_rq_scheduler() -> None:
     assert global_ids(RQ={"SCHEDULER_CLASS": "rq.scheduler.RQScheduler"}) == []
 
 
+def test_django_rq_autocommit_is_deprecated_but_accepted() -> None:
+    assert global_ids(RQ={"AUTOCOMMIT": True}) == ["django_taskq.W006"]
+    assert global_ids(RQ={"AUTOCOMMIT": False, "COMMIT_MODE": "auto"}) == ["django_taskq.W006"]
+    assert global_ids(RQ={"AUTOCOMMIT": "yes"}) == ["django_taskq.E003", "django_taskq.W006"]
+
+
 def test_rq_not_a_dict() -> None:
     assert global_ids(RQ=["COMMIT_MODE"]) == ["django_taskq.E010"]
 

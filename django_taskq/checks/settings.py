@@ -10,6 +10,7 @@ W001 unknown RQ_QUEUES key             W002 unknown RQ key
 W003 QUEUE_CLASS not a DjangoQueue (enqueues are not commit-safe)
 W004 a connection key that the way of connecting ignores
 W005 SCHEDULER_CLASS not an RQScheduler
+W006 django-rq's AUTOCOMMIT (deprecated; honoured unless COMMIT_MODE is set)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, register
 from django.utils.module_loading import import_string
 
-from ..conf import COMMIT_MODES, CONNECTION_KEYS, GLOBAL_KEYS, QUEUE_KEYS
+from ..conf import COMMIT_MODES, CONNECTION_KEYS, GLOBAL_KEYS, QUEUE_KEYS, autocommit_mode
 from .messages import did_you_mean, error, type_names, warning
 
 # Only one of these may say how to reach Redis (DB, PASSWORD, SSL... combine with any).
@@ -214,7 +215,9 @@ def check_globals(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             messages.append(
                 warning(2, f"RQ has an unknown key {key!r}.", did_you_mean(key, GLOBAL_KEYS), "RQ")
             )
-        elif not isinstance(value, GLOBAL_KEYS[key]) or isinstance(value, bool):
+        elif not isinstance(value, GLOBAL_KEYS[key]) or (
+            isinstance(value, bool) and bool not in GLOBAL_KEYS[key]
+        ):
             messages.append(
                 error(
                     3,
@@ -223,6 +226,16 @@ def check_globals(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
                     "RQ",
                 )
             )
+    if "AUTOCOMMIT" in rq:
+        mode_name = "COMMIT_MODE" if "COMMIT_MODE" not in rq else "COMMIT_MODE (which wins here)"
+        messages.append(
+            warning(
+                6,
+                f"RQ['AUTOCOMMIT'] is django-rq's deprecated spelling of {mode_name}.",
+                f'Replace it with RQ = {{"COMMIT_MODE": "{autocommit_mode(rq["AUTOCOMMIT"])}"}}.',
+                "RQ",
+            )
+        )
     mode = rq.get("COMMIT_MODE")
     if mode is not None and mode not in COMMIT_MODES:
         messages.append(
