@@ -1,16 +1,25 @@
-"""rqsuspend/rqresume, rqempty, rqfailed, rqclean: real Redis, call_command and subprocesses."""
+"""rqsuspend/rqresume, rqempty, rqfailed, rqclean, and the exit codes and Redis errors of every command."""
 
 from __future__ import annotations
 
+import re
+import sys
 import time
+from importlib import import_module
+from pathlib import Path
 
 import pytest
 import redis
 from django.conf import settings
 from django.core.management import CommandError
+from django.test import override_settings
+from django.utils import autoreload
 from rq.job import Job, JobStatus
 
+from django_taskq.management.common import check_reachable, redis_errors
+from django_taskq.management.exit_codes import ExitCode
 from django_taskq.queues import get_queue
+from django_taskq.worker.pool import FATAL_EXIT_CODES
 from tests.command_helpers import call, closed_port, manage
 from tests.maintenance_helpers import make_jobs
 
@@ -169,3 +178,84 @@ def test_clean_reports_per_queue(redis_client: redis.Redis) -> None:
 
     only = call("rqclean", "low")
     assert only.startswith("low: removed 0")
+
+
+# One exit-code table and one Redis error report for every command
+
+
+def test_exit_code_table_is_the_documented_one() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "commands.rst").read_text()
+    section = text.split("Exit status\n-----------", 1)[1].split("\n\n\n", 1)[0]
+    rows = [tuple(match) for match in re.findall(r"^(\d+)\s+([A-Z]+)\s", section, flags=re.MULTILINE)]
+    assert rows == [(str(code.value), code.name) for code in ExitCode if code is not ExitCode.RELOAD]
+    assert "code 4 (``RELOAD``)" in " ".join(section.split()) and ExitCode.RELOAD == 4
+    # A pool member failing at start with one of these stops the pool with the same code.
+    assert {ExitCode.ERROR, ExitCode.USAGE, ExitCode.REDIS} == FATAL_EXIT_CODES
+
+
+def test_no_command_spells_an_exit_code_as_a_number() -> None:
+    package = Path(__file__).resolve().parent.parent / "django_taskq" / "management"
+    for path in package.rglob("*.py"):
+        source = path.read_text()
+        assert not re.search(r"returncode=\d|return \d+\s*$", source, flags=re.MULTILINE), path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("rqstats",),
+        ("rqhealth",),
+        ("rqenqueue", "tests.testapp.jobs.add", "1", "2"),
+        ("rqempty", "default", "--noinput"),
+        ("rqfailed", "default"),
+        ("rqscheduler", "default"),
+        ("rqworker", "default", "--burst"),
+        ("rqworker-pool", "default", "--burst"),
+    ],
+)
+def test_every_command_reports_redis_down_the_same_way(args: tuple[str, ...], processes: None) -> None:
+    port = closed_port()
+    result = manage(*args, settings="tests.settings_closed_redis", TASKQ_CLOSED_PORT=str(port))
+    assert result.returncode == ExitCode.REDIS, result.stderr
+    assert f"CommandError: Cannot reach Redis at redis://127.0.0.1:{port}/0 (queue" in result.stderr
+    assert ": ConnectionError: " in result.stderr
+    assert "Traceback" not in result.stderr and "not-shown-pw" not in result.stderr + result.stdout
+
+
+def test_redis_errors_names_the_connection_and_its_queues(redis_client: redis.Redis) -> None:
+    with pytest.raises(CommandError) as caught, redis_errors(["other-db", "default"]):
+        get_queue("default").connection.execute_command("NO-SUCH-COMMAND")
+    message = str(caught.value)
+    assert caught.value.returncode == ExitCode.REDIS
+    assert message.startswith(f"Redis at {settings.REDIS_BASE.split('@')[-1]}/0 (queue default), "), message
+    assert "/1 (queue other-db) answered with an error: ResponseError: unknown command" in message
+
+
+def test_check_reachable_names_only_the_connection_that_is_down() -> None:
+    port = closed_port()
+    queues = {**settings.RQ_QUEUES, "other-db": {"URL": f"redis://:pw-not-shown@127.0.0.1:{port}/1"}}
+    with override_settings(RQ_QUEUES=queues):
+        check_reachable(["default", "high"])
+        with pytest.raises(CommandError) as caught:
+            check_reachable()
+    assert caught.value.returncode == ExitCode.REDIS
+    assert str(caught.value).startswith(
+        f"Cannot reach Redis at redis://127.0.0.1:{port}/1 (queue other-db): "
+    )
+    assert "pw-not-shown" not in str(caught.value)
+
+
+def test_reload_child_that_cannot_reach_redis_stops_the_reloader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: None
+) -> None:
+    # Django's reloader restarts a child that exits 3, which is REDIS here: only RELOAD restarts.
+    runs = tmp_path / "runs"
+    script = (
+        "import pathlib, sys; p = pathlib.Path(sys.argv[1]); "
+        "n = len(p.read_text()) + 1 if p.exists() else 1; p.write_text('x' * n); "
+        f"sys.exit({int(ExitCode.RELOAD)} if n == 1 else {int(ExitCode.REDIS)})"
+    )
+    monkeypatch.setattr(autoreload, "get_child_arguments", lambda: [sys.executable, "-c", script, str(runs)])
+    rqworker = import_module("django_taskq.management.commands.rqworker")
+    assert rqworker._run_reloader() == ExitCode.REDIS
+    assert runs.read_text() == "xx"

@@ -1,4 +1,4 @@
-"""What the non-worker commands share: argparse validators, queue name checks, Redis errors."""
+"""What the commands share: argparse validators, queue name checks, the one report of Redis errors."""
 
 from __future__ import annotations
 
@@ -11,12 +11,8 @@ import redis
 from django.core.management.base import CommandError
 
 from django_taskq.conf import taskq_settings
-from django_taskq.connections import describe, get_redis_connection, queues_by_connection
-
-# Exit codes shared by the commands (documented in docs/commands.rst).
-EXIT_ERROR = 1  # a bad value, an unknown queue, a refused confirmation, an unhealthy probe
-# 2 is argparse's own: a malformed command line (unknown flag, missing or unparsable value).
-EXIT_REDIS = 3  # Redis could not be reached or answered with an error
+from django_taskq.connections import connection_groups
+from django_taskq.management.exit_codes import ExitCode
 
 
 def _seconds(text: str, *, zero_allowed: bool) -> float:
@@ -87,43 +83,46 @@ def check_queue_names(names: Iterable[str]) -> list[str]:
         raise CommandError(
             f"Unknown queue{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
             f"RQ_QUEUES defines {listed}.",
-            returncode=EXIT_ERROR,
+            returncode=ExitCode.ERROR,
         )
     return unique
 
 
-def connections_of(queue_names: Iterable[str] | None = None) -> list[tuple[str, redis.Redis, list[str]]]:
-    """(location, client, queue names) for each distinct connection of the queues (default: all)."""
-    wanted = set(queue_names) if queue_names is not None else None
-    result = []
-    for names in queues_by_connection().values():
-        selected = [name for name in names if wanted is None or name in wanted]
-        if selected:
-            config = taskq_settings.QUEUES[selected[0]]
-            result.append((describe(config), get_redis_connection(config), selected))
-    return result
-
-
-def locations(queue_names: Iterable[str] | None = None) -> str:
-    return ", ".join(location for location, _client, _names in connections_of(queue_names))
-
-
 @contextmanager
 def redis_errors(queue_names: Iterable[str] | None = None) -> Iterator[None]:
-    """Turn a Redis failure into a CommandError that says where, never with a traceback."""
+    """Turn a Redis failure into a CommandError (exit 3) that says where, never with a traceback
+    or a password: the one way every command reports Redis failures."""
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        where = _safe_locations(queue_names)
-        raise CommandError(f"Cannot reach Redis at {where}: {exc}", returncode=EXIT_REDIS) from exc
+    except (redis.ConnectionError, redis.TimeoutError) as exc:  # redis-py wraps socket errors
+        raise CommandError(
+            f"Cannot reach Redis at {_where(queue_names)}: {type(exc).__name__}: {exc}",
+            returncode=ExitCode.REDIS,
+        ) from exc
     except redis.RedisError as exc:
-        where = _safe_locations(queue_names)
-        raise CommandError(f"Redis at {where} answered with an error: {exc}", returncode=EXIT_REDIS) from exc
+        raise CommandError(
+            f"Redis at {_where(queue_names)} answered with an error: {type(exc).__name__}: {exc}",
+            returncode=ExitCode.REDIS,
+        ) from exc
 
 
-def _safe_locations(queue_names: Iterable[str] | None) -> str:
+def check_reachable(queue_names: Iterable[str] | None = None) -> None:
+    """Ping each connection of the queues (default: all): fail fast, naming the one that is down."""
+    for group in connection_groups(queue_names):
+        with redis_errors(group.names):
+            group.client.ping()
+
+
+def _where(queue_names: Iterable[str] | None) -> str:
+    """``redis://host:6379/0 (queues a, b)`` for each connection of the queues."""
     try:
-        return locations(queue_names) or "?"
+        return (
+            ", ".join(
+                f"{group.location} (queue{'s' if len(group.names) > 1 else ''} {', '.join(group.names)})"
+                for group in connection_groups(queue_names)
+            )
+            or "?"
+        )
     except Exception:  # describing must never hide the real error
         return "?"
 

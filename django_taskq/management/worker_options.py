@@ -9,17 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import redis
 from django.core.management.base import CommandError, CommandParser
 from django.utils.module_loading import import_string
 from rq.logutils import setup_loghandlers
 from rq.worker import Worker
 
-from django_taskq.conf import taskq_settings
-from django_taskq.connections import describe
 from django_taskq.exceptions import TaskqError
-from django_taskq.management.common import positive_int
-from django_taskq.workers import WORKER_KINDS, get_worker, resolve_worker_class
+from django_taskq.management.common import check_queue_names, check_reachable, positive_int
+from django_taskq.management.exit_codes import ExitCode
+from django_taskq.worker import WORKER_KINDS, get_worker, resolve_worker_class
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEQUEUE_STRATEGIES = ("default", "round_robin", "random")
@@ -125,51 +123,24 @@ def setup_logging(level: str) -> None:
         logging.getLogger(name).setLevel(level)
 
 
-def check_redis(queue_names: list[str]) -> None:
-    """Raise CommandError (exit 3) naming the server, never its password, if Redis is unreachable."""
-    from django_taskq.queues import get_queue
-
-    seen: set[int] = set()
-    for name in queue_names:
-        queue = get_queue(name)
-        if id(queue.connection) in seen:
-            continue
-        seen.add(id(queue.connection))
-        try:
-            queue.connection.ping()
-        except (redis.RedisError, OSError) as exc:
-            where = describe(taskq_settings.queue_config(name))
-            raise CommandError(
-                f"Cannot reach Redis at {where} (queue {name!r}): {type(exc).__name__}: {exc}", returncode=3
-            ) from exc
-
-
-def validate_queues(queue_names: list[str]) -> None:
-    try:
-        for name in queue_names:
-            taskq_settings.queue_config(name)
-    except TaskqError as exc:
-        raise CommandError(str(exc), returncode=1) from exc
-
-
 def build_worker(options: dict[str, Any], name: str | None = None) -> Worker:
     """The worker for the parsed options; CommandError for anything the user got wrong."""
     queue_names: list[str] = options["queues"] or ["default"]
-    validate_queues(queue_names)
+    check_queue_names(queue_names)
     try:
         worker_class = resolve_worker_class(options.get("worker_class"))
         for path in (options.get("queue_class"), options.get("job_class"), options.get("serializer")):
             if path:
                 import_string(path)
     except (ImportError, TypeError, ValueError) as exc:
-        raise CommandError(f"Cannot use that class: {exc}", returncode=1) from exc
+        raise CommandError(f"Cannot use that class: {exc}", returncode=ExitCode.ERROR) from exc
     from django_taskq.queues import get_queues
 
     try:
         get_queues(*queue_names)
     except TaskqError as exc:
-        raise CommandError(str(exc), returncode=1) from exc
-    check_redis(queue_names)
+        raise CommandError(str(exc), returncode=ExitCode.ERROR) from exc
+    check_reachable(queue_names)
     kwargs: dict[str, Any] = {"name": name}
     if options.get("worker_ttl"):
         kwargs["worker_ttl"] = options["worker_ttl"]
@@ -187,7 +158,7 @@ def build_worker(options: dict[str, Any], name: str | None = None) -> Worker:
             **kwargs,
         )
     except (TaskqError, ImportError, TypeError, ValueError) as exc:
-        raise CommandError(f"Cannot build the worker: {exc}", returncode=1) from exc
+        raise CommandError(f"Cannot build the worker: {exc}", returncode=ExitCode.ERROR) from exc
 
 
 def cron_starter(worker: Worker) -> Callable[[], Callable[[], None]]:
@@ -213,7 +184,7 @@ class PidFile:
                 self.path.write_text(f"{os.getpid()}\n")
             except OSError as exc:
                 raise CommandError(
-                    f"Cannot write the pid file {self.path}: {exc.strerror}", returncode=1
+                    f"Cannot write the pid file {self.path}: {exc.strerror}", returncode=ExitCode.ERROR
                 ) from exc
         return self
 
@@ -231,8 +202,8 @@ def check_cron() -> None:
     try:
         from django_taskq.cron import load_entries
     except ImportError as exc:
-        raise CommandError(f"--with-cron is not available: {exc}", returncode=1) from exc
+        raise CommandError(f"--with-cron is not available: {exc}", returncode=ExitCode.ERROR) from exc
     try:
         load_entries()
     except Exception as exc:
-        raise CommandError(f"RQ_CRON is invalid: {exc}", returncode=1) from exc
+        raise CommandError(f"RQ_CRON is invalid: {exc}", returncode=ExitCode.ERROR) from exc

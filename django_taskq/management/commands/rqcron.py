@@ -13,8 +13,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_taskq.cron import DEFAULT_TICK, CronConfigError, CronRunner, cron_runners, cron_status
 from django_taskq.exceptions import TaskqError
-from django_taskq.management.common import positive_number
+from django_taskq.management.common import check_reachable, positive_number, redis_errors
+from django_taskq.management.exit_codes import ExitCode
 from django_taskq.management.worker_options import add_logging_level_argument
+from django_taskq.management.worker_options import logging_level as logging_level_for
 
 
 class Command(BaseCommand):
@@ -49,26 +51,25 @@ class Command(BaseCommand):
         if list_entries:
             self._list()
             return
-        self._setup_logging(logging_level or {0: "WARNING", 1: "INFO"}.get(verbosity, "DEBUG"))
+        self._setup_logging(logging_level_for(logging_level, verbosity))
         try:
             runner = CronRunner(interval=interval, name=name)
         except (CronConfigError, TaskqError) as exc:
-            raise CommandError(str(exc), returncode=2) from exc
+            raise CommandError(str(exc), returncode=ExitCode.ERROR) from exc
         if not runner.entries:
             self.stdout.write(self.style.WARNING("RQ_CRON is empty: nothing to run."))
             return
+        queue_names = sorted({entry.queue for entry in runner.entries})
         if once:
-            try:
+            with redis_errors(queue_names):
                 runs = runner.tick()
                 runner.leave()
-            except (redis.RedisError, OSError) as exc:
-                raise CommandError(f"Redis unreachable: {type(exc).__name__}: {exc}", returncode=3) from exc
             for run in runs:
                 what = f"enqueued job {run.job_id}" if run.job_id else f"skipped ({run.late:.0f} s late)"
                 self.stdout.write(f"{run.slot.isoformat()}: {what}")
             self.stdout.write(self.style.SUCCESS(f"{len(runs)} slot(s) claimed by {runner.name}."))
             return
-        self._ping(runner)
+        check_reachable(queue_names)  # fail fast; once running, a lost Redis is retried
         previous = {sig: signal.signal(sig, self._stopper(runner)) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             runner.run()
@@ -82,18 +83,6 @@ class Command(BaseCommand):
             runner.stop()
 
         return stop
-
-    def _ping(self, runner: CronRunner) -> None:
-        """Fail fast, with a clear message, when a Redis server of the entries is unreachable."""
-        for entry in runner.entries:
-            try:
-                runner.queue(entry).connection.ping()
-            except (redis.RedisError, OSError) as exc:
-                raise CommandError(
-                    f"Redis of queue {entry.queue!r} (cron entry {entry.name!r}) is unreachable: "
-                    f"{type(exc).__name__}.",
-                    returncode=3,
-                ) from exc
 
     def _list(self) -> None:
         now = datetime.now(timezone.utc)

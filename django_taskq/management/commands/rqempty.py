@@ -8,13 +8,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_taskq import maintenance
 from django_taskq.management.common import (
-    EXIT_ERROR,
     add_bulk_arguments,
     check_queue_names,
     confirm,
     plural,
     redis_errors,
 )
+from django_taskq.management.exit_codes import ExitCode
 
 
 class Command(BaseCommand):
@@ -32,7 +32,7 @@ class Command(BaseCommand):
     ) -> None:
         names = check_queue_names(queues)
         if interactive and not confirm(f"This deletes every queued job of {', '.join(names)}."):
-            raise CommandError("Cancelled: nothing was deleted.", returncode=EXIT_ERROR)
+            raise CommandError("Cancelled: nothing was deleted.", returncode=ExitCode.ERROR)
         with redis_errors(names):
             for name in names:
                 count = maintenance.empty_queue(name, batch_size=batch_size)

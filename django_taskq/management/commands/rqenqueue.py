@@ -12,11 +12,12 @@ from rq.exceptions import TimeoutFormatError
 from rq.utils import import_attribute, parse_timeout
 
 from django_taskq.management.common import (
-    EXIT_ERROR,
     check_queue_names,
+    check_reachable,
     non_negative_number,
     redis_errors,
 )
+from django_taskq.management.exit_codes import ExitCode
 from django_taskq.queues import get_queue
 
 
@@ -69,6 +70,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         request = EnqueueRequest.from_options(options)
+        # Fail fast on a Redis that is down, before the job writer logs it with a traceback.
+        check_reachable([request.queue])
         with redis_errors([request.queue]):
             job_id = request.enqueue()
         self.stdout.write(job_id)
@@ -91,7 +94,10 @@ class EnqueueRequest:
         (queue,) = check_queue_names([options["queue"]])
         func = _check_callable(options["callable"])
         if options.get("args_json") is not None and options.get("call_args"):
-            raise CommandError("Give positional arguments either as ARGS or with --args-json, not both.")
+            raise CommandError(
+                "Give positional arguments either as ARGS or with --args-json, not both.",
+                returncode=ExitCode.ERROR,
+            )
         args = _json_value(options.get("args_json"), "--args-json", list)
         kwargs = _json_value(options.get("kwargs_json"), "--kwargs-json", dict) or {}
         job_options: dict[str, Any] = {}
@@ -125,13 +131,15 @@ class EnqueueRequest:
 def _check_callable(path: str) -> str:
     """The dotted path, once it is known to import to something callable."""
     if not path or path.startswith(".") or path.endswith("."):
-        raise CommandError(f"{path!r} is not a dotted path to a function.")
+        raise CommandError(f"{path!r} is not a dotted path to a function.", returncode=ExitCode.ERROR)
     try:
         target = import_attribute(path)
     except Exception as exc:  # the user's module may raise anything while importing
-        raise CommandError(f"Cannot import {path!r}: {exc}") from exc
+        raise CommandError(f"Cannot import {path!r}: {exc}", returncode=ExitCode.ERROR) from exc
     if not callable(target):
-        raise CommandError(f"{path!r} is a {type(target).__name__}, not a callable.")
+        raise CommandError(
+            f"{path!r} is a {type(target).__name__}, not a callable.", returncode=ExitCode.ERROR
+        )
     return path
 
 
@@ -141,10 +149,12 @@ def _json_value(text: str | None, flag: str, kind: type) -> Any:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise CommandError(f"{flag} is not valid JSON: {exc}") from exc
+        raise CommandError(f"{flag} is not valid JSON: {exc}", returncode=ExitCode.ERROR) from exc
     if not isinstance(value, kind):
         expected = "array" if kind is list else "object"
-        raise CommandError(f"{flag} must be a JSON {expected}, not {type(value).__name__}: {text}")
+        raise CommandError(
+            f"{flag} must be a JSON {expected}, not {type(value).__name__}: {text}", returncode=ExitCode.ERROR
+        )
     return value
 
 
@@ -152,9 +162,11 @@ def _timeout(text: str) -> int:
     try:
         value = parse_timeout(text)
     except (TimeoutFormatError, ValueError) as exc:
-        raise CommandError(f"--timeout {text!r}: {exc}", returncode=EXIT_ERROR) from exc
+        raise CommandError(f"--timeout {text!r}: {exc}", returncode=ExitCode.ERROR) from exc
     if value is None or (value <= 0 and value != -1):
-        raise CommandError(f"--timeout {text!r}: give a positive duration, or -1 for none.")
+        raise CommandError(
+            f"--timeout {text!r}: give a positive duration, or -1 for none.", returncode=ExitCode.ERROR
+        )
     return value
 
 
@@ -169,10 +181,13 @@ def _when(at: str | None, delay: float | None) -> datetime | None:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise CommandError(f"--at {at!r} is not an ISO 8601 date and time.") from None
+        raise CommandError(
+            f"--at {at!r} is not an ISO 8601 date and time.", returncode=ExitCode.ERROR
+        ) from None
     if when.tzinfo is None or when.utcoffset() is None:
         raise CommandError(
             f"--at {at!r} has no UTC offset; add one so the time is not ambiguous, "
-            f"e.g. {when.isoformat()}+00:00 or {when.isoformat()}Z."
+            f"e.g. {when.isoformat()}+00:00 or {when.isoformat()}Z.",
+            returncode=ExitCode.ERROR,
         )
     return when.astimezone(timezone.utc)

@@ -8,7 +8,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_taskq import maintenance
 from django_taskq.management.common import (
-    EXIT_ERROR,
     add_bulk_arguments,
     check_queue_names,
     confirm,
@@ -16,6 +15,7 @@ from django_taskq.management.common import (
     positive_int,
     redis_errors,
 )
+from django_taskq.management.exit_codes import ExitCode
 from django_taskq.queues import get_queue
 
 
@@ -55,9 +55,9 @@ class Command(BaseCommand):
     ) -> None:
         names = check_queue_names(queues)
         if at_front and not requeue:
-            raise CommandError("--at-front only goes with --requeue.", returncode=EXIT_ERROR)
+            raise CommandError("--at-front only goes with --requeue.", returncode=ExitCode.ERROR)
         if delete and interactive and not confirm(f"This deletes every failed job of {', '.join(names)}."):
-            raise CommandError("Cancelled: nothing was deleted.", returncode=EXIT_ERROR)
+            raise CommandError("Cancelled: nothing was deleted.", returncode=ExitCode.ERROR)
         with redis_errors(names):
             for name in names:
                 if requeue:

@@ -9,12 +9,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_taskq.conf import taskq_settings
 from django_taskq.health import coverage
 from django_taskq.management.common import (
-    EXIT_ERROR,
     check_queue_names,
     plural,
     positive_number,
     redis_errors,
 )
+from django_taskq.management.exit_codes import ExitCode
 
 
 class Command(BaseCommand):
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         if uncovered:
             raise CommandError(
                 f"No live worker serves {', '.join(uncovered)}.",
-                returncode=EXIT_ERROR,
+                returncode=ExitCode.ERROR,
             )
         summary = ", ".join(
             f"{name} ({plural(len(workers), 'worker')})" for name, workers in result.workers.items()

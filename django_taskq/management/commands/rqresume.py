@@ -7,7 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from rq.suspension import resume
 
-from django_taskq.management.common import add_queue_filter, check_queue_names, connections_of, redis_errors
+from django_taskq.connections import connection_groups
+from django_taskq.management.common import add_queue_filter, check_queue_names, redis_errors
 
 
 class Command(BaseCommand):
@@ -19,9 +20,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, queues: list[str] | None, **options: Any) -> None:
         names = check_queue_names(queues) if queues else None
         with redis_errors(names):
-            for location, client, queue_names in connections_of(names):
-                was_suspended = bool(resume(client))
+            for group in connection_groups(names):
+                was_suspended = bool(resume(group.client))
                 state = "Resumed workers" if was_suspended else "Workers were not suspended"
                 self.stdout.write(
-                    self.style.SUCCESS(f"{state} on {location}") + f" (queues: {', '.join(queue_names)})"
+                    self.style.SUCCESS(f"{state} on {group.location}")
+                    + f" (queues: {', '.join(group.names)})"
                 )

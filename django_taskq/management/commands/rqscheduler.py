@@ -6,17 +6,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from django_taskq.management.common import positive_number
+from django_taskq.management.common import check_queue_names, check_reachable, positive_number
 from django_taskq.management.worker_options import (
     PidFile,
     add_logging_level_argument,
     add_pid_argument,
-    check_redis,
     logging_level,
     setup_logging,
-    validate_queues,
 )
-from django_taskq.workers import MAINTENANCE_INTERVAL, SchedulerRunner
+from django_taskq.scheduler import SchedulerRunner
+from django_taskq.worker import MAINTENANCE_INTERVAL
 
 
 class Command(BaseCommand):
@@ -42,9 +41,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, queues: list[str], interval: float, maintenance_interval: float,
                pid: str | None, logging_level: str | None, verbosity: int,
                **options: Any) -> None:  # fmt: skip
-        validate_queues(queues)
+        check_queue_names(queues)
         runner = SchedulerRunner(queues, interval=interval, maintenance_interval=maintenance_interval)
-        check_redis([queue.name for queue in runner.queues])
+        check_reachable([queue.name for queue in runner.queues])
         setup_logging(_level(logging_level, verbosity))
         names = ", ".join(queue.name for queue in runner.queues)
         self.stdout.write(f"Scheduler for {names} (every {interval:g} s); Ctrl+C to stop.")

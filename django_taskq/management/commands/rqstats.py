@@ -9,13 +9,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_taskq.management.common import (
-    EXIT_ERROR,
     add_queue_filter,
     check_queue_names,
     plural,
     positive_number,
     redis_errors,
 )
+from django_taskq.management.exit_codes import ExitCode
 from django_taskq.stats import gather
 
 COLUMNS = (
@@ -110,7 +110,7 @@ class Command(BaseCommand):
             except ImportError:
                 raise CommandError(
                     "--yaml needs PyYAML: pip install 'django-taskq[yaml]' (or use --json).",
-                    returncode=EXIT_ERROR,
+                    returncode=ExitCode.ERROR,
                 ) from None
 
             def _yaml(data: dict[str, Any]) -> str:

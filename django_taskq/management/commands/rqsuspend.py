@@ -7,13 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from rq.suspension import suspend
 
-from django_taskq.management.common import (
-    add_queue_filter,
-    check_queue_names,
-    connections_of,
-    positive_int,
-    redis_errors,
-)
+from django_taskq.connections import connection_groups
+from django_taskq.management.common import add_queue_filter, check_queue_names, positive_int, redis_errors
 
 
 class Command(BaseCommand):
@@ -35,10 +30,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, queues: list[str] | None, duration: int | None, **options: Any) -> None:
         names = check_queue_names(queues) if queues else None
         with redis_errors(names):
-            for location, client, queue_names in connections_of(names):
-                suspend(client, duration)
+            for group in connection_groups(names):
+                suspend(group.client, duration)
                 until = f" for {duration} seconds" if duration else " until rqresume"
                 self.stdout.write(
-                    self.style.SUCCESS(f"Suspended workers on {location}{until}")
-                    + f" (queues: {', '.join(queue_names)})"
+                    self.style.SUCCESS(f"Suspended workers on {group.location}{until}")
+                    + f" (queues: {', '.join(group.names)})"
                 )

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_taskq.management.common import positive_int
+from django_taskq.management.exit_codes import ExitCode
 from django_taskq.management.worker_options import (
     PidFile,
     add_worker_arguments,
@@ -16,8 +17,8 @@ from django_taskq.management.worker_options import (
     setup_logging,
 )
 from django_taskq.management.worker_options import logging_level as logging_level_for
-from django_taskq.pool import ForkedMember, WorkerPool
-from django_taskq.workers import WorkerStartupError
+from django_taskq.worker import WorkerStartupError
+from django_taskq.worker.pool import ForkedMember, WorkerPool
 
 
 class Command(BaseCommand):
@@ -64,8 +65,8 @@ class Command(BaseCommand):
                 return exc.returncode
             except WorkerStartupError as exc:
                 self.stderr.write(f"The worker could not start: {exc}")
-                return 1
-            return 0
+                return ExitCode.ERROR
+            return ExitCode.OK
 
         pool = WorkerPool(
             lambda: ForkedMember(run_member), num_workers, recycle=bool(options.get("max_jobs"))

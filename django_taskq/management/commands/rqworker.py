@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import autoreload
 
+from django_taskq.management.exit_codes import ExitCode
 from django_taskq.management.worker_options import (
     PidFile,
     add_worker_arguments,
@@ -21,7 +22,7 @@ from django_taskq.management.worker_options import (
     logging_level,
     setup_logging,
 )
-from django_taskq.workers import WorkerStartupError
+from django_taskq.worker import WorkerStartupError
 
 
 class Command(BaseCommand):
@@ -74,11 +75,12 @@ class Command(BaseCommand):
                     dequeue_strategy=dequeue_strategy,  # type: ignore[arg-type]
                 )
             except WorkerStartupError as exc:
-                raise CommandError(f"The worker could not start: {exc}", returncode=1) from exc
+                raise CommandError(f"The worker could not start: {exc}", returncode=ExitCode.ERROR) from exc
             except ValueError as exc:  # e.g. RQ: "There exists an active worker named ..."
-                raise CommandError(str(exc), returncode=1) from exc
+                raise CommandError(str(exc), returncode=ExitCode.ERROR) from exc
         if watcher is not None and watcher.is_set():
-            autoreload.trigger_reload("changed code")  # exits with code 3: the reloader restarts us
+            # Not Django's trigger_reload(): its code 3 would be ours for "Redis unreachable".
+            raise SystemExit(ExitCode.RELOAD)  # _run_reloader starts this command again
 
 
 def _level(level: str | None, verbosity: int) -> str:
@@ -86,7 +88,7 @@ def _level(level: str | None, verbosity: int) -> str:
 
 
 def _run_reloader() -> int:
-    """Run this same command in a child process, again each time it exits with code 3."""
+    """Run this same command in a child process, again each time it exits with ExitCode.RELOAD."""
     env = {**os.environ, autoreload.DJANGO_AUTORELOAD_ENV: "true"}
     args = autoreload.get_child_arguments()
     while True:
@@ -103,8 +105,8 @@ def _run_reloader() -> int:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        if code != 3:
-            return code if code >= 0 else 128 - code
+        if code != ExitCode.RELOAD:
+            return code if code >= 0 else 128 - code  # killed by signal N: 128 + N, as a shell says
 
 
 def _start_change_watcher() -> threading.Event:
