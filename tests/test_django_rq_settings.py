@@ -32,3 +32,15 @@ def test_autocommit_true_enqueues_at_once_inside_atomic() -> None:
     with transaction.atomic():
         job = enqueue(add, 1, 2)
         assert get_queue().job_ids == [job.id]
+
+
+@override_settings(RQ_API_TOKEN="scrape-token", ROOT_URLCONF="tests.api_urls")
+def test_metrics_answer_with_and_without_the_trailing_slash() -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    url = reverse("django_taskq:metrics")
+    for path in (url, f"{url}/"):
+        response = Client().get(path, HTTP_AUTHORIZATION="Bearer scrape-token")
+        assert response.status_code == 200, path
+        assert b"# TYPE" in response.content

@@ -21,4 +21,5 @@ urlpatterns = [
     path("queues/<str:queue>/<str:state>/", views.queue, name="queue_state"),
     path("stats.json", api.stats_json, name="stats_json"),
     path("metrics", api.metrics, name="metrics"),
+    path("metrics/", api.metrics),  # django-rq's spelling: scrape configs written for it keep working
 ]
