@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from .connections import get_connection
     from .decorators import job
     from .queues import enqueue, enqueue_at, enqueue_in, get_queue, get_queues
-    from .workers import get_scheduler, get_worker
+    from .scheduler import get_scheduler
+    from .worker import get_worker
 
 _LAZY = {
     "get_connection": "connections",
@@ -32,8 +33,8 @@ _LAZY = {
     "enqueue_in": "queues",
     "get_queue": "queues",
     "get_queues": "queues",
-    "get_scheduler": "workers",
-    "get_worker": "workers",
+    "get_scheduler": "scheduler",
+    "get_worker": "worker",
 }
 
 

@@ -12,6 +12,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..backoff import Backoff
+from .db import close_db_connections_before_fork, forget_inherited_db_connections
+from .process import die_with_parent, restore_stop_signals, stop_signals_held
+
 logger = logging.getLogger("django_taskq.pool")
 
 # rqworker exits with 1 (bad input), 2 (bad command line) or 3 (Redis unreachable) when it
@@ -39,13 +43,6 @@ class ForkedMember:
     """
 
     def __init__(self, target: Callable[[], int]) -> None:
-        from .workers import (
-            close_db_connections_before_fork,
-            die_with_parent,
-            forget_inherited_db_connections,
-            restore_stop_signals,
-        )
-
         self.returncode: int | None = None
         close_db_connections_before_fork()
         sys.stdout.flush()
@@ -115,8 +112,6 @@ class WorkerPool:
         self.replaced = 0
 
     def _start(self, slot: int) -> None:
-        from .workers import stop_signals_held
-
         with stop_signals_held():  # a signal meanwhile reaches the new member too
             self.members[slot] = self.start()
         self.started_at[slot] = time.monotonic()
@@ -131,7 +126,7 @@ class WorkerPool:
     def run(self) -> int:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         exit_code = 0
-        backoff: dict[int, float] = {}
+        backoffs: dict[int, Backoff] = {}
         restart_at: dict[int, float] = {}
         try:
             for slot in range(self.size):
@@ -156,13 +151,13 @@ class WorkerPool:
                         continue
                     if code == 0 and not self.recycle:
                         continue
-                    wait = 0.0 if code == 0 else backoff.get(slot, 1.0)
+                    wait = 0.0
                     if code != 0:
                         pid = process.pid
                         logger.warning(
                             "Pool member %d (PID %d) exited with %d; replacing it", slot, pid, code
                         )
-                        backoff[slot] = min(wait * 2, 30.0)
+                        wait = backoffs.setdefault(slot, Backoff()).next_delay()
                     restart_at[slot] = time.monotonic() + wait
                 for slot, when in list(restart_at.items()):
                     if self.signals:
