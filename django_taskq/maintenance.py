@@ -19,12 +19,12 @@ from typing import Any
 
 from redis.commands.core import Script
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.executions import ExecutionRegistry
 from rq.queue import Queue
 from rq.registry import BaseRegistry, StartedJobRegistry
-from rq.results import Result
 
 from .queues import get_queue
+from .rq_compat.encoding import as_text, format_timestamp
+from .rq_compat.jobs import JOB_LUA, job_layout
 
 __all__ = [
     "BATCH_SIZE",
@@ -47,58 +47,51 @@ DELETABLE_REGISTRIES = ("finished", "failed", "deferred", "scheduled", "canceled
 # Registries whose jobs may be put back on their queue.
 REQUEUEABLE_REGISTRIES = ("failed", "canceled")
 
-_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # RQ's own (rq.utils.utcformat)
+# Every script below starts with rq_compat.jobs.JOB_LUA and takes the queue's job layout
+# (rq_compat.jobs.job_layout) as ARGV[1].
 
-# Deletes every key RQ keeps for one job: the hash, its dependents and dependencies sets, its
-# results stream and its executions registry (the same keys as rq.job.Job.delete).
-_DELETE_JOB_KEYS = """
-local function delete_job(prefix, result_prefix, execution_prefix, job_id)
-    return redis.call('DEL', prefix .. job_id, prefix .. job_id .. ':dependents',
-        prefix .. ':' .. job_id .. ':dependencies', result_prefix .. job_id, execution_prefix .. job_id)
-end
-"""
-
-# KEYS[1] queue list. ARGV: prefix, result prefix, execution prefix, batch size.
+# KEYS[1] queue list. ARGV: layout, batch size.
 _EMPTY_BATCH = (
-    _DELETE_JOB_KEYS
+    JOB_LUA
     + """
+local layout = cjson.decode(ARGV[1])
 local count = 0
-for _ = 1, tonumber(ARGV[4]) do
+for _ = 1, tonumber(ARGV[2]) do
     local job_id = redis.call('LPOP', KEYS[1])
     if not job_id then break end
-    delete_job(ARGV[1], ARGV[2], ARGV[3], job_id)
+    delete_job(layout, job_id)
     count = count + 1
 end
 return count
 """
 )
 
-# KEYS[1] registry. ARGV: prefix, result prefix, execution prefix, batch size.
+# KEYS[1] registry. ARGV: layout, batch size.
 _DELETE_REGISTRY_BATCH = (
-    _DELETE_JOB_KEYS
+    JOB_LUA
     + """
-local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[4]) - 1)
+local layout = cjson.decode(ARGV[1])
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
 for _, job_id in ipairs(ids) do
     redis.call('ZREM', KEYS[1], job_id)
-    delete_job(ARGV[1], ARGV[2], ARGV[3], job_id)
+    delete_job(layout, job_id)
 end
 return #ids
 """
 )
 
 # KEYS: queue list, the queue's finished, failed, deferred, scheduled, canceled registries.
-# ARGV: prefix, result prefix, execution prefix, queue name, then the job ids.
+# ARGV: layout, queue name, then the job ids.
 # Returns the number of jobs deleted. Running (started) jobs and other queues' jobs are skipped.
 _DELETE_IDS = (
-    _DELETE_JOB_KEYS
+    JOB_LUA
     + """
+local layout = cjson.decode(ARGV[1])
 local count = 0
-for i = 5, #ARGV do
+for i = 3, #ARGV do
     local job_id = ARGV[i]
-    local key = ARGV[1] .. job_id
-    local fields = redis.call('HMGET', key, 'status', 'origin')
-    local status, origin = fields[1], fields[2]
-    if status ~= 'started' and (not origin or origin == ARGV[4]) then
+    local status, origin = job_status_origin(layout, job_id)
+    if status ~= 'started' and (not origin or origin == ARGV[2]) then
         local removed = 0
         if status == 'queued' or not status then
             removed = removed + redis.call('LREM', KEYS[1], 1, job_id)
@@ -106,53 +99,26 @@ for i = 5, #ARGV do
         for k = 2, #KEYS do
             removed = removed + redis.call('ZREM', KEYS[k], job_id)
         end
-        local deleted = redis.call('EXISTS', key)
-        delete_job(ARGV[1], ARGV[2], ARGV[3], job_id)
-        if deleted == 1 or removed > 0 then count = count + 1 end
+        local existed = job_exists(layout, job_id)
+        delete_job(layout, job_id)
+        if existed or removed > 0 then count = count + 1 end
     end
 end
 return count
 """
 )
 
-# Puts one job back on its queue, as rq's BaseRegistry.requeue does (status queued, fresh
-# enqueued_at, start/end and exception cleared), and keeps the hash from expiring while queued.
-# Rate-limited jobs are left where they are and returned, for RQ's own requeue to handle.
-_REQUEUE_JOB = """
-local function requeue_job(registry, queue, queue_name, prefix, now, at_front, job_id)
-    local key = prefix .. job_id
-    if redis.call('EXISTS', key) == 0 then
-        redis.call('ZREM', registry, job_id)
-        return 0
-    end
-    local limit = redis.call('HMGET', key, 'rate_limit_key', 'rate_limit_concurrency')
-    if limit[1] and limit[1] ~= '' and limit[2] and limit[2] ~= '' and limit[2] ~= '0' then
-        return -1
-    end
-    if redis.call('ZREM', registry, job_id) == 0 then return 0 end
-    redis.call('HSET', key, 'status', 'queued', 'origin', queue_name, 'enqueued_at', now,
-        'started_at', '', 'ended_at', '')
-    redis.call('HDEL', key, 'exc_info')
-    redis.call('PERSIST', key)
-    if at_front == '1' then
-        redis.call('LPUSH', queue, job_id)
-    else
-        redis.call('RPUSH', queue, job_id)
-    end
-    return 1
-end
-"""
-
-# KEYS: registry, queue list, rq:queues. ARGV: queue name, prefix, now, at_front, batch size,
+# KEYS: registry, queue list, rq:queues. ARGV: layout, queue name, now, at_front, batch size,
 # offset. Returns {requeued, examined, rate-limited ids...}.
 _REQUEUE_REGISTRY_BATCH = (
-    _REQUEUE_JOB
+    JOB_LUA
     + """
+local layout = cjson.decode(ARGV[1])
 local offset = tonumber(ARGV[6])
 local ids = redis.call('ZRANGE', KEYS[1], offset, offset + tonumber(ARGV[5]) - 1)
 local result = {0, #ids}
 for _, job_id in ipairs(ids) do
-    local outcome = requeue_job(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], job_id)
+    local outcome = requeue_job(layout, KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], job_id)
     if outcome == 1 then
         result[1] = result[1] + 1
     elseif outcome == -1 then
@@ -164,17 +130,18 @@ return result
 """
 )
 
-# KEYS: queue list, rq:queues, then the registries to requeue from. ARGV: queue name, prefix,
+# KEYS: queue list, rq:queues, then the registries to requeue from. ARGV: layout, queue name,
 # now, at_front, then the job ids. Returns {requeued, rate-limited "registry|id" pairs...}.
 _REQUEUE_IDS = (
-    _REQUEUE_JOB
+    JOB_LUA
     + """
+local layout = cjson.decode(ARGV[1])
 local result = {0}
 for i = 5, #ARGV do
     local job_id = ARGV[i]
     for k = 3, #KEYS do
         if redis.call('ZSCORE', KEYS[k], job_id) then
-            local outcome = requeue_job(KEYS[k], KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], job_id)
+            local outcome = requeue_job(layout, KEYS[k], KEYS[1], ARGV[2], ARGV[3], ARGV[4], job_id)
             if outcome == 1 then
                 result[1] = result[1] + 1
             elseif outcome == -1 then
@@ -196,20 +163,24 @@ if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
 return #ids
 """
 
-# KEYS[1] registry. ARGV: prefix, offset, batch size. Removes entries whose job hash is gone.
+# KEYS[1] registry. ARGV: layout, offset, batch size. Removes entries whose job hash is gone.
 # Returns {removed, examined}.
-_REMOVE_ORPHANS_BATCH = """
+_REMOVE_ORPHANS_BATCH = (
+    JOB_LUA
+    + """
+local layout = cjson.decode(ARGV[1])
 local offset = tonumber(ARGV[2])
 local ids = redis.call('ZRANGE', KEYS[1], offset, offset + tonumber(ARGV[3]) - 1)
 local removed = 0
 for _, job_id in ipairs(ids) do
-    if redis.call('EXISTS', ARGV[1] .. job_id) == 0 then
+    if not job_exists(layout, job_id) then
         redis.call('ZREM', KEYS[1], job_id)
         removed = removed + 1
     end
 end
 return {removed, #ids}
 """
+)
 
 
 def empty_queue(queue: Queue | str, *, batch_size: int = BATCH_SIZE) -> int:
@@ -218,7 +189,7 @@ def empty_queue(queue: Queue | str, *, batch_size: int = BATCH_SIZE) -> int:
     script = _script(queue.connection, _EMPTY_BATCH)
     total = 0
     while True:
-        count = int(script(keys=[queue.key], args=[*_prefixes(queue), _positive(batch_size)]))
+        count = int(script(keys=[queue.key], args=[job_layout(queue), _positive(batch_size)]))
         total += count
         if count < batch_size:
             return total
@@ -233,7 +204,7 @@ def delete_registry(queue: Queue | str, registry: str, *, batch_size: int = BATC
     script = _script(queue.connection, _DELETE_REGISTRY_BATCH)
     total = 0
     while True:
-        count = int(script(keys=[key], args=[*_prefixes(queue), _positive(batch_size)]))
+        count = int(script(keys=[key], args=[job_layout(queue), _positive(batch_size)]))
         total += count
         if count < batch_size:
             return total
@@ -260,7 +231,7 @@ def requeue_registry(
             keys=[reg.key, queue.key, Queue.redis_queues_keys],
             args=[*args, _positive(batch_size), offset],
         )
-        requeued, examined, limited = int(reply[0]), int(reply[1]), [_text(item) for item in reply[2:]]
+        requeued, examined, limited = int(reply[0]), int(reply[1]), [as_text(item) for item in reply[2:]]
         total += requeued
         for job_id in limited:
             if _requeue_with_rq(reg, job_id, at_front):
@@ -288,7 +259,7 @@ def delete_jobs(queue: Queue | str, job_ids: Iterable[str], *, batch_size: int =
     script = _script(queue.connection, _DELETE_IDS)
     total = 0
     for chunk in _chunks(job_ids, _positive(batch_size)):
-        total += int(script(keys=keys, args=[*_prefixes(queue), queue.name, *chunk]))
+        total += int(script(keys=keys, args=[job_layout(queue), queue.name, *chunk]))
     return total
 
 
@@ -313,7 +284,7 @@ def requeue_jobs(
         reply = script(keys=keys, args=[*args, *chunk])
         total += int(reply[0])
         for item in reply[1:]:
-            index, _, job_id = _text(item).partition("|")
+            index, _, job_id = as_text(item).partition("|")
             if _requeue_with_rq(registries[int(index) - 3], job_id, at_front):
                 total += 1
     return total
@@ -339,7 +310,7 @@ def clean_registries(queue: Queue | str, *, batch_size: int = BATCH_SIZE) -> dic
 
     expired = _script(connection, _REMOVE_EXPIRED_BATCH)
     orphans = _script(connection, _REMOVE_ORPHANS_BATCH)
-    prefix = queue.job_class.redis_job_namespace_prefix
+    layout = job_layout(queue)
     now = datetime.now(timezone.utc).timestamp()
     for name in DELETABLE_REGISTRIES:
         key = _registry(queue, name).key
@@ -352,7 +323,7 @@ def clean_registries(queue: Queue | str, *, batch_size: int = BATCH_SIZE) -> dic
                     break
         offset = 0
         while True:
-            reply = orphans(keys=[key], args=[prefix, offset, batch])
+            reply = orphans(keys=[key], args=[layout, offset, batch])
             dropped, examined = int(reply[0]), int(reply[1])
             count += dropped
             offset += examined - dropped
@@ -371,11 +342,6 @@ def _registry(queue: Queue, name: str) -> BaseRegistry:
     return registry
 
 
-def _prefixes(queue: Queue) -> list[str]:
-    results: str = Result.get_key("")  # type: ignore[no-untyped-call]
-    return [queue.job_class.redis_job_namespace_prefix, results, ExecutionRegistry.key_template.format("")]
-
-
 def _script(connection: Any, source: str) -> Script:  # a redis.Redis
     script: Script = connection.register_script(source)
     return script
@@ -388,15 +354,7 @@ def _positive(value: int) -> int:
 
 
 def _requeue_args(queue: Queue, at_front: bool) -> list[str | int]:
-    return [queue.name, queue.job_class.redis_job_namespace_prefix, _now(), int(at_front)]
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime(_TIMESTAMP_FORMAT)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return [job_layout(queue), queue.name, format_timestamp(), int(at_front)]
 
 
 def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:

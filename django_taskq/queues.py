@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +20,7 @@ from rq.queue import Queue
 from .conf import COMMIT_MODES, taskq_settings
 from .connections import connection_key, get_redis_connection, server_version
 from .exceptions import MixedConnectionsError
+from .rq_compat import jobs
 from .transactions import PendingJob, submit
 
 __all__ = ["DjangoQueue", "enqueue", "enqueue_at", "enqueue_in", "get_queue", "get_queues"]
@@ -83,7 +84,7 @@ class DjangoQueue(Queue):
         pendings = []
         seen_ids: set[str] = set()
         for job_data in job_datas:
-            fields = job_data._asdict()
+            fields = jobs.enqueue_data_fields(job_data)
             job_id = fields.get("job_id")
             if job_id is not None:
                 if job_id in seen_ids:  # the second would overwrite the first's hash
@@ -108,11 +109,11 @@ class DjangoQueue(Queue):
             return True
         job = pending.job
         return (
-            self._is_async
+            self.is_async
             and job.enqueued_at is None
             and job.get_status(refresh=False) in (None, JobStatus.QUEUED)
-            and not job._dependency_ids
-            and not getattr(job, "has_rate_limit", False)
+            and not jobs.dependency_ids(job)
+            and not job.has_rate_limit
             and job.ttl != 0  # RQ deletes a job with ttl=0 at once; its own code does that
         )
 
@@ -126,44 +127,13 @@ class DjangoQueue(Queue):
         elif pipe is None:
             super().enqueue_job(job, at_front=pending.at_front, **pending.options)
         else:
-            job.redis_server_version = self.get_redis_server_version()
-            job.enqueued_at = datetime.now(timezone.utc)
-            if job.timeout is None:
-                job.timeout = self._default_timeout
-            job._status = JobStatus.QUEUED
+            jobs.prepare_for_queue(self, job)
             if isinstance(pipe, Pipeline):
                 job.save(pipeline=pipe)
                 job.cleanup(ttl=job.ttl, pipeline=pipe)
                 self.push_job_id(job.id, pipeline=pipe, at_front=pending.at_front)
-                return
-            # Alone, the same writes as one atomic script: one command and one reply, where RQ
-            # takes two round trips and a MULTI/EXEC of several commands.
-            fields: list[Any] = []
-            for name, value in job.to_dict().items():
-                fields += (name, value)
-            ttl = job.ttl if job.ttl is not None and job.ttl > 0 else 0
-            _enqueue_script(pipe)(
-                keys=[job.key, self.key, self.redis_queues_keys],
-                args=[ttl, int(pending.at_front), job.id, *fields],
-            )
-
-
-_ENQUEUE_LUA = """
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-if tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-if ARGV[2] == '1' then redis.call('LPUSH', KEYS[2], ARGV[3]) else redis.call('RPUSH', KEYS[2], ARGV[3]) end
-redis.call('SADD', KEYS[3], KEYS[2])
-return 1
-"""
-
-
-def _enqueue_script(connection: Redis) -> Any:
-    # register_script only hashes the source; cache the object on the (pooled) client.
-    script = getattr(connection, "_taskq_enqueue_script", None)
-    if script is None:
-        script = connection.register_script(_ENQUEUE_LUA)
-        connection._taskq_enqueue_script = script  # type: ignore[attr-defined]
-    return script
+            else:  # alone: one command (a script) instead of RQ's MULTI/EXEC
+                jobs.write_queued(pipe, self, job, at_front=pending.at_front)
 
 
 def get_queue(

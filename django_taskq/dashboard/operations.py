@@ -16,7 +16,8 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 
 from .. import maintenance
 from ..queues import DjangoQueue, get_queue
-from .data import queue_or_none, state_key
+from ..rq_compat.jobs import enqueue_waiting
+from .jobs import queue_or_none, state_key
 
 # Per-state actions on a selection; the "all" actions; which ones need a confirmation page.
 SELECTION_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -100,6 +101,7 @@ def stop_jobs(queue: DjangoQueue, ids: list[str]) -> Outcome:
     for job_id in ids:
         try:
             send_stop_job_command(queue.connection, job_id, serializer=queue.serializer)
+        # Missing or not running; ValueError: an id RQ rejects, or a status it cannot read.
         except (InvalidJobOperation, NoSuchJobError, ValueError):
             outcome.skipped += 1
         else:
@@ -114,6 +116,7 @@ def cancel_jobs(queue: DjangoQueue, ids: list[str]) -> Outcome:
     for job in found:
         try:
             job.cancel()
+        # Already canceled, gone since the fetch, or a stored status RQ cannot read (ValueError).
         except (InvalidJobOperation, ValueError):
             outcome.skipped += 1
         else:
@@ -122,7 +125,8 @@ def cancel_jobs(queue: DjangoQueue, ids: list[str]) -> Outcome:
 
 
 def enqueue_now(queue: DjangoQueue, ids: list[str], state: str) -> Outcome:
-    """Put scheduled or deferred jobs on their queue right away (dependencies are not waited for)."""
+    """Put scheduled or deferred jobs on their queue right away, as RQ's scheduler would (at the
+    front if they asked to be; rate-limited ones wait for a slot). Dependencies are not waited for."""
     found, missing = _fetch(queue, ids)
     outcome = Outcome(skipped=missing)
     registry_key = state_key(queue, state)
@@ -133,11 +137,7 @@ def enqueue_now(queue: DjangoQueue, ids: list[str], state: str) -> Outcome:
         target = queue_or_none(job.origin) or queue
         with queue.connection.pipeline() as pipe:
             pipe.zrem(registry_key, job.id)
-            try:
-                target._enqueue_job(job, pipeline=pipe)
-            except (InvalidJobOperation, ValueError):  # e.g. a rate-limited job
-                outcome.skipped += 1
-                continue
+            enqueue_waiting(target, job, pipe)
             pipe.execute()
         outcome.done += 1
     return outcome
