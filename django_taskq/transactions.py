@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from django.core.signals import got_request_exception, request_finished, request_started
@@ -38,8 +37,9 @@ class PendingJob:
 class _ThreadState(threading.local):
     in_request: bool = False
     request_jobs: list[PendingJob] = field(default_factory=list)
+    # Jobs whose transactions have all committed, written together when the commit run ends.
     commit_jobs: list[PendingJob] = field(default_factory=list)
-    commit_run: int = 0
+    pending_hooks: dict[str, _PendingHooks] = field(default_factory=dict)
     observers: list[Callable[[PendingJob], None]] = field(default_factory=list)
 
 
@@ -52,10 +52,11 @@ def submit(pending: PendingJob | list[PendingJob], mode: str) -> None:
     if mode == "on_db_commit":
         aliases = open_transactions()
         if aliases:
+            hooks = [(alias, _pending_hooks(alias)) for alias in aliases]
             for item in pendings:
                 wait = _Wait(item, set(aliases))
-                for alias in aliases:
-                    transaction.on_commit(_CommitHook(wait, alias), using=alias)
+                for alias, pending_hooks in hooks:
+                    transaction.on_commit(_CommitHook(wait, alias, pending_hooks), using=alias)
             return
     elif mode == "request_finished" and _state.in_request:
         _state.request_jobs.extend(pendings)
@@ -79,51 +80,87 @@ class _Wait:
     aliases: set[str]
 
 
-class _CommitHook:
-    """An on_commit callback for one job and one database; the last hook of a commit run
-    writes every job collected in that run at once (one pipeline per connection)."""
+class _PendingHooks:
+    """Our hooks on one database in this thread that Django still holds and has not run yet.
 
-    def __init__(self, wait: _Wait, alias: str) -> None:
+    It keeps their numbers, not the hooks: Django holds the one reference to a hook, so the
+    hooks of a rolled-back savepoint or transaction are freed as Django drops them and leave
+    ``numbers`` at once (CPython frees an object when its last reference goes).
+    """
+
+    __slots__ = ("committed_upto", "numbers")
+
+    def __init__(self) -> None:
+        self.numbers: dict[int, None] = {}  # registration numbers, in registration order
+        self.committed_upto = -1  # hooks numbered up to this one belong to committed transactions
+
+
+def _pending_hooks(alias: str) -> _PendingHooks:
+    hooks = _state.pending_hooks.get(alias)
+    if hooks is None:
+        hooks = _state.pending_hooks[alias] = _PendingHooks()
+    return hooks
+
+
+_registrations = itertools.count()
+
+
+class _CommitHook:
+    """An on_commit callback for one job and one database.
+
+    Django runs the hooks of a commit in the order they were registered, so a hook that finds
+    no later hook of ours still pending is our last one of the run: it writes every job
+    collected in the run at once (one pipeline per connection).
+    """
+
+    __slots__ = ("alias", "hooks", "number", "wait")
+
+    def __init__(self, wait: _Wait, alias: str, hooks: _PendingHooks) -> None:
         self.wait = wait
         self.alias = alias
-        self.fired = False
+        self.hooks = hooks
+        self.number = next(_registrations)
+        hooks.numbers[self.number] = None
 
     def __call__(self) -> None:
-        self.fired = True
+        numbers = self.hooks.numbers
+        if self.number not in numbers:  # called twice: the job is collected once
+            return
+        del numbers[self.number]
+        later = next(reversed(numbers), -1)
+        if self.number > self.hooks.committed_upto and not connections[self.alias].in_atomic_block:
+            # The first of our hooks in a commit run (not captureOnCommitCallbacks, which runs
+            # hooks inside the test's transaction): the hooks of ours Django still holds are
+            # the rest of this run, so their transactions did commit.
+            self.hooks.committed_upto = max(self.number, later)
         self.wait.aliases.discard(self.alias)
-        hooks = _hooks_being_run()
-        if hooks is None:
-            hooks = getattr(connections[self.alias], "run_on_commit", None) or []
-        if _state.commit_run != id(hooks) and _state.commit_jobs:
-            # A run of commit hooks that another app's failing hook cut short: those
-            # transactions did commit, so their jobs are written now rather than lost.
-            stale, _state.commit_jobs = _state.commit_jobs, []
-            write(stale)
-        _state.commit_run = id(hooks)
         if not self.wait.aliases:  # else another database's transaction is still open
             _state.commit_jobs.append(self.wait.pending)
-        # Django drops the hooks of rolled-back savepoints, so hooks of ours still listed and not
-        # yet fired are exactly those that run after this one.
-        if _state.commit_jobs and not any(
-            isinstance(func, _CommitHook) and not func.fired for _sids, func, _robust in hooks
-        ):
-            jobs, _state.commit_jobs = _state.commit_jobs, []
-            write(jobs)
+        if later < self.number:
+            _write_committed()
+
+    def __del__(self) -> None:
+        numbers = self.hooks.numbers
+        if self.number not in numbers:  # ran: nothing to account for
+            return
+        del numbers[self.number]  # dropped by a rollback, or by a commit run cut short
+        if self.number <= self.hooks.committed_upto:
+            # No I/O here: a garbage collection may run this while redis-py holds a pool lock.
+            logger.error(
+                "django_taskq: job %s was not enqueued: its transaction on database %r committed, "
+                "but an earlier on_commit callback of that commit raised and Django ran no later "
+                "callback; jobs of that commit whose callbacks ran are written at the next commit "
+                "or at the end of the request",
+                self.wait.pending.job.id,
+                self.alias,
+            )
 
 
-def _hooks_being_run() -> list[tuple[Any, Any, Any]] | None:
-    # During a commit Django runs the hooks from a local list (connection.run_on_commit is
-    # already emptied); read it from the caller's frame. Elsewhere (captureOnCommitCallbacks)
-    # the hooks are still on the connection.
-    frame: FrameType | None = sys._getframe(2)
-    for _depth in range(8):
-        if frame is None:
-            return None
-        if frame.f_code.co_name == "run_and_clear_commit_hooks":
-            hooks = frame.f_locals.get("current_run_on_commit")
-            return hooks if isinstance(hooks, list) else None
-        frame = frame.f_back
-    return None
+def _write_committed() -> None:
+    """Write the jobs whose transactions have all committed and that are not written yet."""
+    jobs, _state.commit_jobs = _state.commit_jobs, []
+    if jobs:
+        write(jobs)
 
 
 def write(pendings: Iterable[PendingJob]) -> None:
@@ -188,3 +225,4 @@ def _request_finished(**kwargs: Any) -> None:
     _state.in_request = False
     if jobs:
         write(jobs)
+    _write_committed()  # left by a commit run that another app's failing callback cut short
