@@ -14,7 +14,7 @@ from django.urls import URLPattern, URLResolver, include, path, reverse
 
 from .conf import taskq_settings
 from .dashboard import urls as dashboard_urls
-from .dashboard.views import can_view
+from .dashboard.site import can_view
 from .models import Queue
 
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from rq.suspension import WORKERS_SUSPENDED
-from rq.utils import utcparse
-from rq.worker_registration import WORKERS_BY_QUEUE_KEY
-
 from .conf import taskq_settings
-from .connections import describe, get_redis_connection, queues_by_connection
+from .connections import connection_groups
+from .rq_compat.encoding import as_text
+from .rq_compat.storage import (
+    WORKER_FIELDS,
+    WorkerRecord,
+    decode_worker,
+    suspended_key,
+    worker_name,
+    workers_key,
+)
 
 
 @dataclass
@@ -40,49 +45,34 @@ def coverage(queue_names: list[str], *, max_heartbeat_age: float | None = None) 
         taskq_settings.queue_config(name)  # UnknownQueueError for a bad name
     result = Coverage(workers={name: [] for name in queue_names})
     now = datetime.now(timezone.utc)
-    for names in queues_by_connection().values():
-        selected = [name for name in names if name in result.workers]
-        if not selected:
-            continue
-        config = taskq_settings.QUEUES[selected[0]]
-        client = get_redis_connection(config)
-        pipe = client.pipeline(transaction=False)
-        for name in selected:
-            pipe.smembers(WORKERS_BY_QUEUE_KEY % name)
-        pipe.exists(WORKERS_SUSPENDED)
+    for group in connection_groups(queue_names):
+        pipe = group.client.pipeline(transaction=False)
+        for name in group.names:
+            pipe.smembers(workers_key(name))
+        pipe.exists(suspended_key())
         *members, suspended = pipe.execute()
         if suspended:
-            result.suspended.append(describe(config))
-        keys = sorted({_text(key) for group in members for key in group})
+            result.suspended.append(group.location)
+        keys = sorted({as_text(key) for queue_keys in members for key in queue_keys})
         if not keys:
             continue
-        pipe = client.pipeline(transaction=False)
+        pipe = group.client.pipeline(transaction=False)
         for key in keys:
-            pipe.hget(key, "last_heartbeat")
-        beats = dict(zip(keys, pipe.execute(), strict=True))
+            pipe.hmget(key, WORKER_FIELDS)
         live = {
-            key for key, beat in beats.items() if beat is not None and _fresh(beat, now, max_heartbeat_age)
+            key
+            for key, values in zip(keys, pipe.execute(), strict=True)
+            if _alive(decode_worker(key, values), now, max_heartbeat_age)
         }
-        for name, group in zip(selected, members, strict=True):
+        for name, keys_of_queue in zip(group.names, members, strict=True):
             result.workers[name] = sorted(
-                _text(key).rsplit(":", 1)[-1] for key in group if _text(key) in live
+                worker_name(key) for key in map(as_text, keys_of_queue) if key in live
             )
     return result
 
 
-def _fresh(raw: bytes | str | None, now: datetime, max_age: float | None) -> bool:
-    if raw is None:  # the worker's key expired: no heartbeat for its whole TTL
+def _alive(worker: WorkerRecord | None, now: datetime, max_age: float | None) -> bool:
+    beat = worker.last_heartbeat if worker is not None else None
+    if beat is None:  # the worker's key expired: no heartbeat for its whole TTL
         return False
-    if max_age is None:
-        return True
-    try:
-        beat = utcparse(_text(raw))
-    except ValueError:
-        return False
-    if beat.tzinfo is None:
-        beat = beat.replace(tzinfo=timezone.utc)
-    return (now - beat).total_seconds() <= max_age
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return max_age is None or (now - beat).total_seconds() <= max_age

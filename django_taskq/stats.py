@@ -10,11 +10,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from rq.utils import utcparse
-
 from .conf import taskq_settings
-from .connections import describe, get_redis_connection, queues_by_connection
+from .connections import ConnectionGroup, connection_groups
 from .queues import get_queue
+from .rq_compat.encoding import parse_timestamp
+from .rq_compat.storage import suspended_key, workers_key
 
 SCHEMA_VERSION = 1
 STATES = ("queued", "started", "deferred", "finished", "failed", "scheduled", "canceled")
@@ -73,21 +73,17 @@ def gather(queue_names: list[str] | None = None) -> Stats:
         for name in wanted:
             taskq_settings.queue_config(name)  # UnknownQueueError for a bad name
     stats = Stats()
-    for names in queues_by_connection().values():
-        selected = [name for name in names if wanted is None or name in wanted]
-        if selected:
-            _gather_connection(selected, stats)
+    for group in connection_groups(wanted):
+        _gather_connection(group, stats)
     order = {name: index for index, name in enumerate(taskq_settings.QUEUES)}
     stats.queues.sort(key=lambda queue: order[queue.name])
     return stats
 
 
-def _gather_connection(names: list[str], stats: Stats) -> None:
-    config = taskq_settings.QUEUES[names[0]]
-    client = get_redis_connection(config)
-    location = describe(config)
-    queues = [get_queue(name) for name in names]
-    pipe = client.pipeline(transaction=False)
+def _gather_connection(group: ConnectionGroup, stats: Stats) -> None:
+    location = group.location
+    queues = [get_queue(name) for name in group.names]
+    pipe = group.client.pipeline(transaction=False)
     for queue in queues:
         pipe.llen(queue.key)
         for registry in (
@@ -99,10 +95,10 @@ def _gather_connection(names: list[str], stats: Stats) -> None:
             queue.canceled_job_registry,
         ):
             pipe.zcard(registry.key)
-        pipe.scard(f"rq:workers:{queue.name}")
+        pipe.scard(workers_key(queue.name))
         pipe.eval(_OLDEST_ENQUEUED_AT, 1, queue.key, queue.job_class.redis_job_namespace_prefix)
-    pipe.exists("rq:suspended")
-    pipe.scard("rq:workers")
+    pipe.exists(suspended_key())
+    pipe.scard(workers_key())
     replies = pipe.execute()
     now = datetime.now(timezone.utc)
     per_queue = 9
@@ -116,16 +112,13 @@ def _gather_connection(names: list[str], stats: Stats) -> None:
                 connection=location,
             )
         )
-    stats.connections.append(ConnectionStats(location, names, bool(replies[-2]), int(replies[-1])))
+    stats.connections.append(
+        ConnectionStats(location, list(group.names), bool(replies[-2]), int(replies[-1]))
+    )
 
 
 def _age(raw: bytes | None, now: datetime) -> float | None:
-    if not raw:
+    enqueued_at = parse_timestamp(raw)
+    if enqueued_at is None:
         return None
-    try:
-        enqueued_at = utcparse(raw.decode())
-    except ValueError:
-        return None
-    if enqueued_at.tzinfo is None:
-        enqueued_at = enqueued_at.replace(tzinfo=timezone.utc)
     return max(0.0, round((now - enqueued_at).total_seconds(), 3))

@@ -14,6 +14,7 @@ from typing import Any
 from rq.job import Job, JobStatus
 
 from .queues import get_queue, get_queues
+from .rq_compat.storage import latest_exc_string
 from .transactions import PendingJob, add_observer, remove_observer
 
 
@@ -32,13 +33,10 @@ class RunReport:
     def raise_failures(self) -> None:
         """Raise an AssertionError that shows each failed job's traceback."""
         if self.failed:
-            details = "\n\n".join(f"{job.id} {job.func_name}:\n{_traceback(job)}" for job in self.failed)
+            details = "\n\n".join(
+                f"{job.id} {job.func_name}:\n{latest_exc_string(job)}" for job in self.failed
+            )
             raise AssertionError(f"{len(self.failed)} job(s) failed:\n{details}")
-
-
-def _traceback(job: Job) -> str:
-    result = job.latest_result()
-    return str(getattr(result, "exc_string", "") or "")
 
 
 def run_jobs(*queue_names: str, max_jobs: int | None = None, with_scheduled: bool = False) -> RunReport:
@@ -47,7 +45,8 @@ def run_jobs(*queue_names: str, max_jobs: int | None = None, with_scheduled: boo
     Jobs run in queue priority order, in-process (no fork), so they see this process's
     database and settings. ``with_scheduled=True`` first moves due scheduled jobs to their queues.
     """
-    from .workers import DjangoSimpleWorker, get_scheduler
+    from .scheduler import get_scheduler
+    from .worker import DjangoSimpleWorker
 
     queues = get_queues(*queue_names)
     if with_scheduled:

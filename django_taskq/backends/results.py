@@ -13,6 +13,7 @@ from typing import Any, ParamSpec, TypeVar
 from django.utils.module_loading import import_string
 from rq.job import Job
 
+from ..rq_compat.storage import latest_exc_string
 from .compat import DEFAULT_TASK_PRIORITY, InvalidTask, Task, TaskError, TaskResult, TaskResultStatus
 from .exceptions import TaskCanceled, TaskStopped, WorkerLost
 
@@ -152,8 +153,5 @@ def _unreported_error(job: Job, raw_status: str, *, attempts: int, reported: int
                          traceback=f"Job {job.id} was stopped while it ran.")  # fmt: skip
     if reported >= attempts and reported:
         return None  # the runner recorded the last attempt's exception
-    latest = job.latest_result()
-    detail = (
-        str(getattr(latest, "exc_string", "") or "") or f"Job {job.id} failed without reporting an error."
-    )
+    detail = latest_exc_string(job) or f"Job {job.id} failed without reporting an error."
     return TaskError(exception_class_path=class_path(WorkerLost), traceback=detail)

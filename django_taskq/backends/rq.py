@@ -27,7 +27,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from ..conf import taskq_settings
-from ..connections import queues_by_connection
+from ..connections import connection_groups
 from ..queues import DjangoQueue, get_queue
 from ..transactions import PendingJob, add_observer
 from .compat import (
@@ -202,10 +202,10 @@ class RQBackend(BaseTaskBackend):
 
     def _fetch(self, job_id: str) -> Job | None:
         # A job lives on its queue's connection: look on each distinct one, this backend's first.
-        groups = list(queues_by_connection().values())
-        groups.sort(key=lambda names: not (self.queues & set(names)) if self.queues else False)
-        for names in groups:
-            queue: DjangoQueue = get_queue(names[0])
+        groups = connection_groups()
+        groups.sort(key=lambda group: not (self.queues & set(group.names)) if self.queues else False)
+        for group in groups:
+            queue: DjangoQueue = get_queue(group.names[0])
             try:
                 return queue.job_class.fetch(job_id, connection=queue.connection, serializer=queue.serializer)  # type: ignore[no-any-return]
             except NoSuchJobError:

@@ -35,8 +35,7 @@ from django.core.checks import CheckMessage, Warning, register
 from django.urls import NoReverseMatch, reverse
 
 from .. import counters
-from ..conf import taskq_settings
-from ..connections import get_redis_connection, queues_by_connection
+from ..connections import connection_groups
 from ..stats import STATES, Stats, gather
 
 INSTALL_HINT = 'Install the "prometheus" extra: pip install "django-taskq[prometheus]".'
@@ -49,13 +48,9 @@ def is_available() -> bool:
 
 def gather_totals(queue_names: list[str]) -> dict[str, dict[str, float]]:
     """Outcome totals of ``queue_names``, read with one round trip per connection."""
-    wanted = set(queue_names)
     result: dict[str, dict[str, float]] = {}
-    for names in queues_by_connection().values():
-        selected = [name for name in names if name in wanted]
-        if selected:
-            client = get_redis_connection(taskq_settings.QUEUES[selected[0]])
-            result.update(counters.totals(client, selected))
+    for group in connection_groups(queue_names):
+        result.update(counters.totals(group.client, list(group.names)))
     return result
 
 

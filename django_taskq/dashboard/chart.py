@@ -1,4 +1,6 @@
-"""A small server-rendered bar chart (SVG geometry only; the template draws it, no JavaScript)."""
+"""The overview's bar chart of jobs finished and failed per minute: the counts, read from our
+workers' counters, and the SVG drawn server-side (no JavaScript).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +9,20 @@ from datetime import datetime, timedelta, timezone
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+
+from ..connections import connection_groups
+from ..counters import OUTCOMES, per_minute
+
+
+def finished_failed_per_minute(minutes: int = 60) -> dict[str, list[int]]:
+    """Jobs finished and failed per minute over every queue, oldest first: one round trip per connection."""
+    totals: dict[str, list[int]] = {outcome: [0] * minutes for outcome in OUTCOMES}
+    for group in connection_groups():
+        for counts in per_minute(group.client, group.names, minutes=minutes).values():
+            for outcome in OUTCOMES:
+                for index, value in enumerate(counts[outcome]):
+                    totals[outcome][index] += value
+    return totals
 
 
 @dataclass

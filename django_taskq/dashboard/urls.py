@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import api, views
+from . import actions, api, views
 
 app_name = "django_taskq"
 
@@ -15,9 +15,9 @@ urlpatterns = [
     path("scheduler/", views.scheduler, name="scheduler"),
     path("cron/", views.cron, name="cron"),
     path("queues/<str:queue>/", views.queue, name="queue"),
-    path("queues/<str:queue>/action/", views.queue_action, name="queue_action"),
+    path("queues/<str:queue>/action/", actions.queue_action, name="queue_action"),
     path("queues/<str:queue>/job/<str:job_id>/", views.job, name="job"),
-    path("queues/<str:queue>/job/<str:job_id>/action/", views.job_action, name="job_action"),
+    path("queues/<str:queue>/job/<str:job_id>/action/", actions.job_action, name="job_action"),
     path("queues/<str:queue>/<str:state>/", views.queue, name="queue_state"),
     path("stats.json", api.stats_json, name="stats_json"),
     path("metrics", api.metrics, name="metrics"),

@@ -87,7 +87,7 @@ def get(mapping: Any, key: Any) -> Any:
 @register.filter
 def last_line(text: str) -> str:
     """The last non-empty line of a traceback: the exception itself."""
-    from ..dashboard.data import last_line as _last_line
+    from ..dashboard.jobs import last_line as _last_line
 
     return _last_line(str(text or ""))
 

@@ -1,0 +1,142 @@
+"""Everything the dashboard's job page shows about one job, in two round trips.
+
+Unlike the lists, this page deserializes the job (function, arguments, meta, return values)
+with the queue's serializer, and shows a readable error when that fails.
+"""
+
+from __future__ import annotations
+
+import json
+import pprint
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rq.job import Job
+
+from ..queues import DjangoQueue
+from ..rq_compat.encoding import as_text
+from ..rq_compat.storage import (
+    ResultRecord,
+    decode_legacy_exc_info,
+    decode_result_entry,
+    load_return_value,
+    read_results,
+)
+from .jobs import JobRow, fetch_rows
+
+RELATED_LIMIT = 50  # dependencies / dependents shown on a job page
+RESULTS_LIMIT = 10
+_HIDDEN_FIELDS = (b"data", b"result", b"meta", b"exc_info")  # binary: shown decoded, if at all
+
+
+@dataclass
+class ResultEntry:
+    kind: str
+    created_at: datetime | None
+    return_value: str = ""
+    exception: str = ""
+    worker_name: str = ""
+
+
+@dataclass
+class JobDetail:
+    id: str
+    exists: bool
+    job: Job | None = None
+    error: str = ""  # why the job data could not be read
+    func_name: str = ""
+    args: str = ""
+    kwargs: str = ""
+    meta: str = ""
+    status: str = ""
+    raw: dict[str, str] = field(default_factory=dict)
+    dependencies: list[JobRow] = field(default_factory=list)
+    dependents: list[JobRow] = field(default_factory=list)
+    dependents_total: int = 0
+    results: list[ResultEntry] = field(default_factory=list)
+    exception: str = ""
+    ttl: int | None = None  # seconds the job hash still lives, None when it does not expire
+
+
+def pretty(value: Any) -> str:
+    """A readable, bounded representation of job arguments (escaped later by the template)."""
+    text = pprint.pformat(value, width=88, compact=False, sort_dicts=False)
+    return text if len(text) <= 20_000 else text[:20_000] + "\n… (truncated)"
+
+
+def get_job(queue: DjangoQueue, job_id: str) -> JobDetail:
+    """Everything the job page shows: two round trips (the job, then its related jobs)."""
+    client: Any = queue.connection
+    job_class = queue.job_class
+    key = job_class.key_for(job_id)
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(key)
+    pipe.ttl(key)
+    pipe.scard(job_class.dependents_key_for(job_id))
+    pipe.srandmember(job_class.dependents_key_for(job_id), RELATED_LIMIT)
+    read_results(pipe, job_id, count=RESULTS_LIMIT)
+    raw, ttl, dependents_total, dependent_ids, results = pipe.execute()
+    detail = JobDetail(id=job_id, exists=bool(raw))
+    if not raw:
+        return detail
+    detail.raw = {as_text(k): as_text(v) for k, v in raw.items() if k not in _HIDDEN_FIELDS}
+    detail.status = detail.raw.get("status", "")
+    detail.ttl = int(ttl) if ttl is not None and int(ttl) >= 0 else None
+    detail.dependents_total = int(dependents_total)
+    job = job_class(job_id, connection=client, serializer=queue.serializer)
+    try:
+        job.restore(raw)
+    except Exception as error:  # a job hash we cannot read must still be shown
+        detail.error = f"The job data cannot be read ({type(error).__name__})."
+    else:
+        detail.job = job
+        try:
+            detail.func_name = job.func_name or ""
+            detail.args = pretty(job.args)
+            detail.kwargs = pretty(job.kwargs)
+        except Exception as error:  # unpicklable data, a missing module...
+            detail.error = (
+                f"The job's function and arguments cannot be deserialized ({type(error).__name__})."
+            )
+        detail.meta = pretty(job.meta) if job.meta else ""
+    for result_id, fields in results:
+        detail.results.append(_result_entry(decode_result_entry(result_id, fields), queue))
+    failures = [entry for entry in detail.results if entry.exception]
+    if failures:
+        detail.exception = failures[0].exception
+    elif raw.get(b"exc_info"):
+        detail.exception = decode_legacy_exc_info(raw[b"exc_info"])
+    dependency_ids = _dependency_ids(raw)[:RELATED_LIMIT]
+    related = [(dep, None) for dep in dependency_ids] + [(as_text(dep), None) for dep in dependent_ids]
+    rows = fetch_rows(queue, related)
+    detail.dependencies = rows[: len(dependency_ids)]
+    detail.dependents = rows[len(dependency_ids) :]
+    return detail
+
+
+def _dependency_ids(raw: dict[bytes, bytes]) -> list[str]:
+    value = raw.get(b"dependency_ids")
+    if value:
+        try:
+            ids = json.loads(value.decode())
+        except ValueError:
+            return []
+        return [str(item) for item in ids] if isinstance(ids, list) else []
+    single = raw.get(b"dependency_id")
+    return [single.decode()] if single else []
+
+
+def _result_entry(record: ResultRecord, queue: DjangoQueue) -> ResultEntry:
+    entry = ResultEntry(
+        kind=record.kind,
+        created_at=record.created_at,
+        worker_name=record.worker_name,
+        exception=record.exc_string,
+    )
+    if record.serialized_return_value is not None:
+        try:
+            entry.return_value = pretty(load_return_value(record, queue.serializer))
+        except Exception as error:  # the result may need code this process does not have
+            entry.return_value = f"(cannot be deserialized: {type(error).__name__})"
+    return entry

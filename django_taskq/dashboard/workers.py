@@ -1,0 +1,73 @@
+"""Who works on the queues, for the dashboard: live workers and the scheduler holding each queue.
+
+Read-only, a fixed number of pipelined round trips per Redis connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ..conf import taskq_settings
+from ..connections import connection_groups
+from ..rq_compat.encoding import as_text
+from ..rq_compat.storage import (
+    WORKER_FIELDS,
+    WorkerRecord,
+    decode_worker,
+    scheduler_lock_key,
+    worker_executions_key,
+    worker_key,
+    worker_name,
+    workers_key,
+)
+
+
+@dataclass
+class WorkerInfo(WorkerRecord):
+    connection: str = ""  # where the worker's Redis is (see connections.describe)
+
+
+def list_workers(name: str | None = None) -> list[WorkerInfo]:
+    """Live workers of every connection (or the one named): two round trips per connection."""
+    workers: list[WorkerInfo] = []
+    for group in connection_groups():
+        client = group.client
+        if name is None:
+            keys = sorted(as_text(key) for key in client.smembers(workers_key()))  # type: ignore[union-attr]
+        else:
+            keys = [worker_key(name)]
+        if not keys:
+            continue
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, WORKER_FIELDS)
+            pipe.smembers(worker_executions_key(worker_name(key)))
+        replies = pipe.execute()
+        for index, key in enumerate(keys):
+            record = decode_worker(key, replies[index * 2], replies[index * 2 + 1])
+            if record is None or record.death is not None:  # expired, or registered its death
+                continue
+            workers.append(WorkerInfo(**asdict(record), connection=group.location))
+        if name is not None and workers:
+            break
+    return workers
+
+
+@dataclass
+class SchedulerInfo:
+    queue: str
+    holder: str  # the scheduler (worker) name holding the queue's lock, "" when none
+
+
+def scheduler_status() -> list[SchedulerInfo]:
+    """Which scheduler holds each queue's lock: one round trip per connection."""
+    infos: list[SchedulerInfo] = []
+    for group in connection_groups():
+        pipe = group.client.pipeline(transaction=False)
+        for queue_name in group.names:
+            pipe.get(scheduler_lock_key(queue_name))
+        for queue_name, holder in zip(group.names, pipe.execute(), strict=True):
+            infos.append(SchedulerInfo(queue=queue_name, holder=as_text(holder)))
+    order = {name: index for index, name in enumerate(taskq_settings.QUEUES)}
+    infos.sort(key=lambda info: order[info.queue])
+    return infos
