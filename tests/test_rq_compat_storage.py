@@ -147,20 +147,33 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
-def _same_worker(record: storage.WorkerRecord | None, worker: Any) -> None:
-    assert record is not None and worker is not None
-    assert record.name == worker.name, "rq.worker.Worker.find_by_key: the name is no longer the key's tail"
-    assert record.queues == worker.queue_names(), "rq.worker.Worker.refresh: 'queues' is no longer a list"
-    assert record.state == worker.get_state(), "rq.worker.Worker.refresh: 'state' moved"
-    assert record.birth == _utc(worker.birth_date), "rq.worker.Worker.refresh: 'birth' moved"
-    assert record.last_heartbeat == _utc(worker.last_heartbeat), "rq.worker.Worker.refresh: 'last_heartbeat'"
-    assert record.successful_job_count == worker.successful_job_count, "rq.worker.Worker.refresh: counts"
-    assert record.failed_job_count == worker.failed_job_count, "rq.worker.Worker.refresh: counts"
-    assert record.total_working_time == worker.total_working_time, "rq.worker.Worker.refresh: working time"
-    assert (record.hostname, record.pid) == (worker.hostname, worker.pid), "rq.worker.Worker.refresh: host"
-    assert (record.version, record.python_version) == (worker.version, worker.python_version), (
-        "rq.worker.Worker.refresh: versions"
-    )
+def _reported(connection: redis.Redis, name: str) -> dict[str, Any]:
+    """What ``rq.Worker.find_by_key`` reports of worker ``name``, by WorkerRecord field."""
+    worker = Worker.find_by_key(storage.worker_key(name), connection=connection)
+    assert worker is not None, "rq.worker.Worker.find_by_key no longer finds the worker"
+    return {
+        "name": worker.name,
+        "queues": worker.queue_names(),
+        "state": worker.get_state(),
+        "birth": _utc(worker.birth_date),
+        "last_heartbeat": _utc(worker.last_heartbeat),
+        "successful_job_count": worker.successful_job_count,
+        "failed_job_count": worker.failed_job_count,
+        "total_working_time": worker.total_working_time,
+        "hostname": worker.hostname,
+        "pid": worker.pid,
+        "version": worker.version,
+        "python_version": worker.python_version,
+        "current_job_ids": [job_id] if (job_id := worker.get_current_job_id()) else [],
+    }
+
+
+def _same_worker(record: storage.WorkerRecord | None, reported: dict[str, Any]) -> None:
+    assert record is not None, "rq.worker.Worker.register_birth no longer writes the worker hash"
+    for name, value in reported.items():
+        assert getattr(record, name) == value, (
+            f"decode_worker's {name} != what rq.worker.Worker.find_by_key reports (Worker.refresh moved?)"
+        )
 
 
 def test_worker_keys_are_the_ones_rq_registers() -> None:
@@ -176,9 +189,7 @@ def test_worker_keys_are_the_ones_rq_registers() -> None:
     for name in ("default", "high"):
         assert connection.sismember(storage.workers_key(name), worker.key), "rq.worker_registration.register"
     assert {storage.worker_name(key) for key in Worker.all_keys(connection=connection)} == {WORKER_NAME}
-    _same_worker(
-        _decoded_worker(connection, WORKER_NAME), Worker.find_by_key(worker.key, connection=connection)
-    )
+    _same_worker(_decoded_worker(connection, WORKER_NAME), _reported(connection, WORKER_NAME))
     worker.register_death()
     assert not connection.sismember(storage.workers_key(), worker.key), "rq.worker_registration.unregister"
     record = _decoded_worker(connection, WORKER_NAME)
@@ -197,63 +208,54 @@ def test_decoded_worker_after_jobs_matches_find_by_key() -> None:
     record = _decoded_worker(connection, WORKER_NAME)
     assert record is not None and (record.successful_job_count, record.failed_job_count) == (1, 1)
     assert record.total_working_time > 0
-    _same_worker(record, Worker.find_by_key(worker.key, connection=connection))
+    _same_worker(record, _reported(connection, WORKER_NAME))
 
 
 def test_an_expired_worker_decodes_to_none() -> None:
     assert _decoded_worker(get_connection(), "nobody") is None
 
 
-# What a job sees of its own worker while it runs (filled by observe_running_worker).
-SEEN: dict[str, Any] = {}
-
-
-def observe_running_worker() -> str:
-    """A job function: record, while it runs, the raw storage RQ's worker wrote for it."""
+def observe_running_worker() -> dict[str, Any]:
+    """A job function: returns, read while it runs, the raw storage RQ's worker wrote for it."""
     job = get_current_job()
     assert job is not None and job.worker_name
     connection = job.connection
     registry = StartedJobRegistry("default", connection=connection)
     entries = connection.zrange(registry.key, 0, -1)
-    SEEN.update(
-        job_id=job.id,
-        entries=entries,
-        rq_job_ids=registry.get_job_ids(),
-        lua=[
-            connection.eval(
-                "return string.match(ARGV[1], ARGV[2])", 0, entry, storage.STARTED_ENTRY_JOB_ID_LUA_PATTERN
-            )
-            for entry in entries
+    match = "return string.match(ARGV[1], ARGV[2])"
+    return {
+        "job_id": job.id,
+        "entries": entries,
+        "rq_job_ids": registry.get_job_ids(),
+        "lua": [
+            connection.eval(match, 0, entry, storage.STARTED_ENTRY_JOB_ID_LUA_PATTERN) for entry in entries
         ],
-        record=_decoded_worker(connection, job.worker_name),
-        rq_worker=Worker.find_by_key(storage.worker_key(job.worker_name), connection=connection),
-    )
-    SEEN["rq_current_job_id"] = SEEN["rq_worker"].get_current_job_id()
-    SEEN["rq_state"] = SEEN["rq_worker"].get_state()
-    return job.id
+        "record": _decoded_worker(connection, job.worker_name),
+        "reported": _reported(connection, job.worker_name),
+    }
 
 
 def test_a_busy_worker_and_its_started_entry() -> None:
-    SEEN.clear()
     queue = _queue()
     job = queue.enqueue(observe_running_worker)
     _run(queue)
-    assert job.get_status() == "finished", job.latest_result()
-    assert SEEN["job_id"] == job.id
-    ids = [storage.job_id_of_started_entry(entry) for entry in SEEN["entries"]]
-    assert ids == SEEN["rq_job_ids"] == [job.id], (
+    assert job.get_status() == "finished", storage.latest_exc_string(job)
+    seen = job.return_value()
+    assert seen["job_id"] == job.id
+    ids = [storage.job_id_of_started_entry(entry) for entry in seen["entries"]]
+    assert ids == seen["rq_job_ids"] == [job.id], (
         "rq.registry.StartedJobRegistry entries are no longer 'job_id:execution_id'"
     )
-    assert [parse_composite_key(entry.decode())[0] for entry in SEEN["entries"]] == ids, (
+    assert [parse_composite_key(entry.decode())[0] for entry in seen["entries"]] == ids, (
         "rq.utils.parse_composite_key disagrees with job_id_of_started_entry"
     )
-    assert [lua.decode() for lua in SEEN["lua"]] == ids, "STARTED_ENTRY_JOB_ID_LUA_PATTERN disagrees"
-    record = SEEN["record"]
-    assert record.current_job_ids == [SEEN["rq_current_job_id"]] == [job.id], (
+    assert [lua.decode() for lua in seen["lua"]] == ids, "STARTED_ENTRY_JOB_ID_LUA_PATTERN disagrees"
+    record = seen["record"]
+    assert record.current_job_ids == seen["reported"]["current_job_ids"] == [job.id], (
         "rq.worker.Worker.executions_key no longer holds 'job_id:execution_id' of the running job"
     )
-    assert record.state == SEEN["rq_state"] == "busy", "rq.worker.Worker.set_state: 'state' moved"
-    _same_worker(record, SEEN["rq_worker"])
+    assert record.state == "busy", "rq.worker.Worker.set_state: 'state' moved"
+    _same_worker(record, seen["reported"])
 
 
 # --- suspension and scheduler locks ----------------------------------------------------------
