@@ -123,13 +123,24 @@ def _with_tls_scheme(url: str) -> str:
 
 
 def _client_from_cache(alias: str) -> redis.Redis:
-    """The client of a Django cache, sharing its pool: django-redis or Django's RedisCache."""
+    """The client of a Django cache, sharing its pool: a django-redis cache or Django's RedisCache.
+
+    django-redis (the ``django-redis`` extra) is asked through its public helper when installed;
+    Django's own RedisCache needs no extra package.
+    """
     from django.core.cache import caches
 
     cache = caches[alias]
-    client = getattr(cache, "client", None)
-    if client is not None and hasattr(client, "get_client"):  # django-redis
-        return client.get_client(write=True)  # type: ignore[no-any-return]
+    try:
+        from django_redis import get_redis_connection as django_redis_client
+    except ImportError:
+        pass
+    else:
+        try:
+            client: redis.Redis = django_redis_client(alias, write=True)
+            return client
+        except NotImplementedError:  # django-redis's answer for a cache that is not its own
+            pass
     inner = getattr(cache, "_cache", None)
     if inner is not None and hasattr(inner, "get_client"):  # django.core.cache.backends.redis
         return inner.get_client(write=True)  # type: ignore[no-any-return]
