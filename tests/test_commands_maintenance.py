@@ -55,6 +55,7 @@ def test_suspend_one_connection_with_duration(redis_client: redis.Redis, db1: re
     assert not db1.exists("rq:suspended")
 
 
+@pytest.mark.usefixtures("processes")
 def test_suspend_bad_input() -> None:
     with pytest.raises(CommandError, match="Unknown queue 'nope'"):
         call("rqsuspend", "-q", "nope")
@@ -64,6 +65,7 @@ def test_suspend_bad_input() -> None:
     assert result.returncode == 2 and "is not a whole number" in result.stderr
 
 
+@pytest.mark.usefixtures("processes")
 def test_suspend_redis_down_exit_code() -> None:
     port = closed_port()
     for name in ("rqsuspend", "rqresume", "rqclean"):
@@ -91,6 +93,7 @@ def test_empty_queues(redis_client: redis.Redis) -> None:
     assert redis_client.exists(Job.key_for(failed[0]))  # only queued jobs go
 
 
+@pytest.mark.usefixtures("processes")
 def test_empty_asks_first_in_a_subprocess() -> None:
     ids = make_jobs(get_queue("default"), 3)
     refused = manage("rqempty", "default", input="no\n")
@@ -145,6 +148,7 @@ def test_failed_requeue_at_front() -> None:
     assert default.get_job_ids() == [*failed, *queued]
 
 
+@pytest.mark.usefixtures("processes")
 def test_failed_bad_input() -> None:
     with pytest.raises(CommandError, match="--at-front only goes with --requeue"):
         call("rqfailed", "default", "--at-front")

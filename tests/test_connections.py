@@ -129,6 +129,7 @@ def test_setting_change_rebuilds_clients() -> None:
     assert get_connection() is not inside
 
 
+@pytest.mark.usefixtures("processes")
 def test_fork_gets_fresh_clients() -> None:
     parent = get_connection()
     parent.ping()

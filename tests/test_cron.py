@@ -267,6 +267,7 @@ def test_start_cron_thread_without_entries_is_a_no_op() -> None:
     stop()
 
 
+@pytest.mark.usefixtures("processes")
 def test_a_cron_job_runs_on_a_real_worker(redis_client: redis.Redis) -> None:
     entry = CronEntry(name="rec", func=RECORD, args=("w",), interval=60)
     CronRunner([entry]).tick(utc(2026, 1, 15, 10, 0, 5))
@@ -395,6 +396,7 @@ def procs() -> Iterator[list[subprocess.Popen[str]]]:
             proc.wait(10)
 
 
+@pytest.mark.usefixtures("processes")
 def test_two_rqcron_processes_and_two_threads_enqueue_each_slot_once(
     redis_client: redis.Redis, procs: list[subprocess.Popen[str]]
 ) -> None:
@@ -430,6 +432,7 @@ def test_two_rqcron_processes_and_two_threads_enqueue_each_slot_once(
     assert len({run["slot"] for run in runs}) == len(runs)
 
 
+@pytest.mark.usefixtures("processes")
 def test_rqcron_once_enqueues_the_due_slot_and_exits_zero(redis_client: redis.Redis) -> None:
     result = rqcron("--once", cron=FAST)
     assert result.returncode == 0, result.stderr
@@ -437,6 +440,7 @@ def test_rqcron_once_enqueues_the_due_slot_and_exits_zero(redis_client: redis.Re
     assert len(queued_ids(redis_client)) == 1
 
 
+@pytest.mark.usefixtures("processes")
 def test_rqcron_list_shows_the_schedule(redis_client: redis.Redis) -> None:
     rqcron("--once", cron=FAST)
     result = rqcron("--list", cron=FAST)
@@ -447,6 +451,7 @@ def test_rqcron_list_shows_the_schedule(redis_client: redis.Redis) -> None:
     assert "last run" in result.stdout
 
 
+@pytest.mark.usefixtures("processes")
 def test_rqcron_sigint_exits_zero(procs: list[subprocess.Popen[str]], redis_client: redis.Redis) -> None:
     proc = rqcron("--interval", "0.2", "-v", "2", cron=FAST, background=True)
     procs.append(proc)
@@ -458,6 +463,7 @@ def test_rqcron_sigint_exits_zero(procs: list[subprocess.Popen[str]], redis_clie
     assert "Traceback" not in err
 
 
+@pytest.mark.usefixtures("processes")
 def test_rqcron_with_empty_setting_says_so() -> None:
     result = rqcron("--once")
     assert result.returncode == 0
@@ -474,6 +480,7 @@ def test_rqcron_with_empty_setting_says_so() -> None:
         ["--bogus"],
     ],
 )
+@pytest.mark.usefixtures("processes")
 def test_rqcron_bad_arguments_exit_non_zero(args: list[str]) -> None:
     result = rqcron(*args, "--once", cron=FAST)
     assert result.returncode == 2
@@ -493,6 +500,7 @@ def test_rqcron_invalid_setting_without_checks_is_a_command_error() -> None:
     assert info.value.returncode == 1
 
 
+@pytest.mark.usefixtures("processes")
 def test_rqcron_invalid_setting_fails_the_system_checks() -> None:
     result = rqcron("--once", cron=[{"func": ADD, "cron": "not a cron"}])
     assert result.returncode == 1
@@ -507,6 +515,7 @@ def free_port() -> int:
 
 
 @pytest.mark.parametrize("mode", ["--once", "--interval=0.5"])
+@pytest.mark.usefixtures("processes")
 def test_rqcron_unreachable_redis_is_a_clear_error(mode: str) -> None:
     env = {"TASKQ_TEST_DEFAULT_URL": f"redis://127.0.0.1:{free_port()}/0"}
     result = rqcron(mode, cron=FAST, env=env)
@@ -542,6 +551,7 @@ def test_same_location_is_false_when_unsure() -> None:
     assert not same_location(client, master)
 
 
+@pytest.mark.usefixtures("processes")
 def test_rqworker_with_cron_runs_the_entries(
     redis_client: redis.Redis, procs: list[subprocess.Popen[str]]
 ) -> None:
@@ -561,6 +571,7 @@ def test_rqworker_with_cron_runs_the_entries(
     assert len(set(ran)) == len(ran)
 
 
+@pytest.mark.usefixtures("processes")
 def test_the_runner_survives_a_redis_restart(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from django_taskq.embedded import EmbeddedRedis
 

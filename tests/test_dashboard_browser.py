@@ -26,7 +26,8 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 @pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def browser(monkeypatch: pytest.MonkeyPatch, processes: None) -> Iterator[Any]:
+    """Chromium, driven by Playwright (two processes of their own: the slow lane)."""
     if not shutil.which(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium).")
     from playwright.sync_api import sync_playwright

@@ -540,6 +540,7 @@ def test_cron_page_lists_entries() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("processes")
 def test_stop_a_running_job_with_a_real_worker() -> None:
     import os
     import subprocess

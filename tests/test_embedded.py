@@ -13,7 +13,7 @@ def test_executable_found() -> None:
     assert Path(redis_server_executable()).exists()
 
 
-def test_private_server_starts_and_stops(tmp_path: Path) -> None:
+def test_private_server_starts_and_stops(tmp_path: Path, processes: None) -> None:
     server = EmbeddedRedis(tmp_path).start()
     client = redis.Redis.from_url(server.url)
     assert client.ping()
@@ -27,7 +27,7 @@ def test_private_server_starts_and_stops(tmp_path: Path) -> None:
         pass
 
 
-def test_shared_server_is_reused_across_processes(tmp_path: Path) -> None:
+def test_shared_server_is_reused_across_processes(tmp_path: Path, processes: None) -> None:
     url = ensure_shared_server(tmp_path)
     code = f"import django_taskq.embedded as e; print(e.ensure_shared_server({str(tmp_path)!r}))"
     other = subprocess.run(
@@ -39,7 +39,7 @@ def test_shared_server_is_reused_across_processes(tmp_path: Path) -> None:
     client.shutdown(nosave=True)  # our own throwaway server, started above
 
 
-def test_shared_server_restarted_when_dead(tmp_path: Path) -> None:
+def test_shared_server_restarted_when_dead(tmp_path: Path, processes: None) -> None:
     first = ensure_shared_server(tmp_path)
     redis.Redis.from_url(first).shutdown(nosave=True)  # our own throwaway server
     second = ensure_shared_server(tmp_path)

@@ -148,6 +148,7 @@ def test_explicit_counter_values(settings: Any, redis_client: redis.Redis) -> No
     assert value(samples, "taskq_jobs_finished_total", queue="default") == 0
 
 
+@pytest.mark.usefixtures("processes")
 def test_workers_of_a_real_worker_process(settings: Any) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     worker = subprocess.Popen(

@@ -122,6 +122,7 @@ def test_unknown_queue_is_a_command_error() -> None:
         call("rqstats", "-q", "nope")
 
 
+@pytest.mark.usefixtures("processes")
 def test_bad_interval_is_refused() -> None:
     result = manage("rqstats", "--interval", "0")
     assert result.returncode == 2
@@ -129,6 +130,7 @@ def test_bad_interval_is_refused() -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.usefixtures("processes")
 def test_json_and_yaml_are_exclusive() -> None:
     result = manage("rqstats", "--json", "--yaml")
     assert result.returncode == 2
@@ -151,6 +153,7 @@ def test_redis_down_is_a_clear_error() -> None:
     assert "hidden-pw" not in str(caught.value)
 
 
+@pytest.mark.usefixtures("processes")
 def test_redis_down_subprocess_exit_code() -> None:
     port = closed_port()
     result = manage("rqstats", settings="tests.settings_closed_redis", TASKQ_CLOSED_PORT=str(port))
@@ -160,6 +163,7 @@ def test_redis_down_subprocess_exit_code() -> None:
     assert "not-shown-pw" not in result.stderr
 
 
+@pytest.mark.usefixtures("processes")
 def test_subprocess_json_exit_zero(some_jobs: None) -> None:
     result = manage("rqstats", "--json", "-q", "default")
     assert result.returncode == 0, result.stderr
@@ -167,6 +171,7 @@ def test_subprocess_json_exit_zero(some_jobs: None) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["--json", "--yaml", None])
+@pytest.mark.usefixtures("processes")
 def test_interval_redraws_until_ctrl_c(fmt: str | None) -> None:
     args = ["rqstats", "--interval", "0.2", "-q", "default", *([fmt] if fmt else [])]
     with background(*args) as process:

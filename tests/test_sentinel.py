@@ -19,7 +19,7 @@ from tests.testapp.jobs import add
 
 
 @pytest.fixture
-def sentinel_port(tmp_path: Path) -> Iterator[int]:
+def sentinel_port(tmp_path: Path, processes: None) -> Iterator[int]:
     master_port = int(settings.REDIS_URL.rsplit(":", 1)[1].split("/")[0])
     port = free_port()
     conf = tmp_path / "sentinel.conf"

@@ -520,6 +520,7 @@ def test_committed_task_is_written_on_commit(alias: str, redis_client: redis.Red
 # Real worker processes
 
 
+@pytest.mark.usefixtures("processes")
 def test_plain_rqworker_runs_tasks_and_signals_fire_in_the_right_processes() -> None:
     ok = tasks.pid.enqueue()
     failed = tasks.fail.enqueue("in a worker")
@@ -562,6 +563,7 @@ def test_plain_rqworker_runs_tasks_and_signals_fire_in_the_right_processes() -> 
     assert len(context.worker_ids) == 1
 
 
+@pytest.mark.usefixtures("processes")
 def test_retries_in_a_worker_send_finished_once() -> None:
     result = tasks.flaky.enqueue(2)
     run_worker("default")
@@ -574,6 +576,7 @@ def test_retries_in_a_worker_send_finished_once() -> None:
     assert attempts == [1, 2]
 
 
+@pytest.mark.usefixtures("processes")
 def test_deferred_task_runs_on_time_with_the_scheduler() -> None:
     run_after = timezone.now() + timedelta(seconds=3)
     result = tasks.add.using(run_after=run_after).enqueue(2, 2)
@@ -586,6 +589,7 @@ def test_deferred_task_runs_on_time_with_the_scheduler() -> None:
     assert result.started_at >= run_after.replace(microsecond=0)
 
 
+@pytest.mark.usefixtures("processes")
 def test_stopped_task_is_failed_with_an_error() -> None:
     result = tasks.nap.enqueue(60)
     with running_worker(command=RQ_WORKER):
@@ -598,6 +602,7 @@ def test_stopped_task_is_failed_with_an_error() -> None:
     assert result.attempts == 1
 
 
+@pytest.mark.usefixtures("processes")
 def test_killed_work_horse_is_failed_with_an_error() -> None:
     result = tasks.report_pid_then_nap.enqueue(60)
     connection = get_connection("default")
@@ -695,6 +700,7 @@ def test_unknown_queue_check_has_a_hint() -> None:
     assert "default, high, low, other-db, sync" in (message.hint or "")
 
 
+@pytest.mark.usefixtures("processes")
 def test_check_command_reports_the_tasks_checks() -> None:
     env = {**worker_env(), "DJANGO_SETTINGS_MODULE": "tests.settings"}
     code = (

@@ -1,4 +1,7 @@
-"""Running worker commands as real subprocesses in the worker tests, and what their jobs left."""
+"""Running worker commands as real subprocesses in the worker tests, and what their jobs left.
+
+``run`` and ``running`` start processes: the calling test requests the ``processes`` fixture.
+"""
 
 from __future__ import annotations
 
