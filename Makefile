@@ -49,9 +49,10 @@ chromium: install
 	  || { echo "make: the browser tests need $(CHROMIUM), which could not be installed (not root, or apt-get failed: $(VENV)/chromium-install.log); run: sudo apt-get update && sudo apt-get install -y chromium" >&2; exit 1; }
 
 # Every test, in random order (pytest-randomly prints the seed in the header; replay one with
-# PYTEST_ARGS=--randomly-seed=N), with the coverage floor of pyproject.toml.
+# PYTEST_ARGS=--randomly-seed=N), with the coverage floor of pyproject.toml; the slowest tests
+# are listed at the end, to keep an eye on CI time.
 pytest: install chromium
-	COVERAGE_FILE=$(VENV)/.coverage $(PYTEST) --cov --cov-report=term $(PYTEST_ARGS)
+	COVERAGE_FILE=$(VENV)/.coverage $(PYTEST) --cov --cov-report=term --durations=15 $(PYTEST_ARGS)
 
 # The tests that start no process (tests/conftest.py marks the others `slow`), on the same real
 # Redis; no coverage floor, since the slow tests cover the workers and the commands.
