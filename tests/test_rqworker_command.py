@@ -15,6 +15,8 @@ from django_taskq.connections import get_connection
 from django_taskq.embedded import free_port
 from tests.worker_helpers import order, output, run, running, started, status, wait_for
 
+pytestmark = pytest.mark.usefixtures("processes")  # every test here starts processes
+
 KINDS = ["prefork", "fork", "simple"]
 
 

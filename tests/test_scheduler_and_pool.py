@@ -19,6 +19,8 @@ from django_taskq.connections import get_connection
 from tests.testapp.worker_jobs import STARTED_KEY
 from tests.worker_helpers import order, output, run, running, status, wait_for
 
+pytestmark = pytest.mark.usefixtures("processes")  # every test here starts processes
+
 
 def queue() -> Queue:
     return Queue("default", connection=get_connection())

@@ -3,6 +3,7 @@ dead workers' jobs, Redis restarts; plus the worker classes' own rules."""
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import subprocess
@@ -13,14 +14,19 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
+from django.db import connections, transaction
 from django.test import override_settings
 from rq import Queue, Retry
 from rq.command import send_stop_job_command
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
 
+import django_taskq.scheduler as scheduler_module
+import django_taskq.worker as worker_package
+import django_taskq.workers as workers_alias
 from django_taskq.connections import get_connection
 from django_taskq.embedded import EmbeddedRedis
+from django_taskq.worker.db import close_unusable_db_connections
 from django_taskq.workers import (
     WORKER_KINDS,
     DjangoPreforkWorker,
@@ -95,10 +101,62 @@ def test_abandoned_jobs_are_detected_within_two_minutes_by_default() -> None:
     assert [queue.name for queue in worker.queues] == ["high", "default", "low"]
 
 
+def test_the_documented_workers_path_names_the_same_objects() -> None:
+    for name in workers_alias.__all__:
+        home = scheduler_module if name in ("SchedulerRunner", "get_scheduler") else worker_package
+        assert getattr(workers_alias, name) is getattr(home, name), name
+    assert resolve_worker_class("django_taskq.workers.DjangoPreforkWorker") is DjangoPreforkWorker
+    assert resolve_worker_class("django_taskq.worker.DjangoPreforkWorker") is DjangoPreforkWorker
+
+
+def test_the_worker_modules_import_each_other_without_cycles() -> None:
+    package = Path(worker_package.__file__).parent
+    imports: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):  # TYPE_CHECKING imports count too
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+        imports[path.stem] = found - {path.stem}
+    imports.pop("__init__")  # re-exports every module, imported by none
+
+    def cycle_from(module: str, path: tuple[str, ...]) -> tuple[str, ...] | None:
+        if module in path:
+            return (*path, module)
+        for other in sorted(imports.get(module, ())):
+            cycle = cycle_from(other, (*path, module))
+            if cycle:
+                return cycle
+        return None
+
+    for module in imports:
+        cycle = cycle_from(module, ())
+        assert cycle is None, " -> ".join(cycle)
+
+
+@pytest.mark.django_db(transaction=True, databases=list(settings.DATABASES))
+@pytest.mark.parametrize("alias", list(settings.DATABASES))
+def test_a_transaction_a_job_left_open_goes_with_its_connection(alias: str) -> None:
+    left_open = transaction.atomic(using=alias)
+    left_open.__enter__()  # a job that never leaves its atomic block
+    old = connections[alias]
+    with old.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    close_unusable_db_connections()
+    new = connections[alias]
+    assert new is not old and not new.in_atomic_block, (
+        "`del django.db.connections[alias]` no longer makes the next connections[alias] a new "
+        "connection object; update django_taskq.worker.db.discard_connection"
+    )
+    with transaction.atomic(using=alias), new.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone()[0] == 1
+
+
 # --- the default (prefork) worker --------------------------------------------------------
 
 
-def test_a_job_that_kills_its_process_fails_and_the_worker_goes_on() -> None:
+def test_a_job_that_kills_its_process_fails_and_the_worker_goes_on(processes: None) -> None:
     crashed = enqueue("tests.testapp.worker_jobs.crash")
     after = enqueue("tests.testapp.worker_jobs.record", "after")
     result = run("rqworker", "--burst")
@@ -110,7 +168,7 @@ def test_a_job_that_kills_its_process_fails_and_the_worker_goes_on() -> None:
     assert (totals[b"finished"], totals[b"failed"]) == (b"1", b"1")
 
 
-def test_a_crashed_job_with_retries_is_retried() -> None:
+def test_a_crashed_job_with_retries_is_retried(processes: None) -> None:
     job = enqueue("tests.testapp.worker_jobs.crash", retry=Retry(max=2))
     result = run("rqworker", "--burst")
     assert result.returncode == 0, result.stderr
@@ -119,7 +177,7 @@ def test_a_crashed_job_with_retries_is_retried() -> None:
     assert job.retries_left == 0
 
 
-def test_job_timeouts_are_enforced() -> None:
+def test_job_timeouts_are_enforced(processes: None) -> None:
     job = enqueue("tests.testapp.worker_jobs.slow", 20, job_timeout=1)
     begin = time.monotonic()
     result = run("rqworker", "--burst")
@@ -129,7 +187,7 @@ def test_job_timeouts_are_enforced() -> None:
     assert "JobTimeoutException" in exc_string(job)
 
 
-def test_jobs_share_one_long_lived_work_process() -> None:
+def test_jobs_share_one_long_lived_work_process(processes: None) -> None:
     first = enqueue("tests.testapp.worker_jobs.pid")
     second = enqueue("tests.testapp.worker_jobs.pid")
     result = run("rqworker", "--burst")
@@ -139,7 +197,7 @@ def test_jobs_share_one_long_lived_work_process() -> None:
     assert first.return_value() == second.return_value()
 
 
-def test_stop_job_command_stops_a_running_job() -> None:
+def test_stop_job_command_stops_a_running_job(processes: None) -> None:
     job = enqueue("tests.testapp.worker_jobs.slow", 60)
     with running("rqworker") as worker:
         wait_for(started, what="the job to start")
@@ -153,7 +211,9 @@ def test_stop_job_command_stops_a_running_job() -> None:
 
 @pytest.mark.parametrize("alias", list(settings.DATABASES))
 @pytest.mark.parametrize("kind", ["prefork", "simple", "fork"])
-def test_a_broken_database_connection_does_not_poison_the_next_job(alias: str, kind: str) -> None:
+def test_a_broken_database_connection_does_not_poison_the_next_job(
+    alias: str, kind: str, processes: None
+) -> None:
     broken = enqueue("tests.testapp.worker_jobs.break_db", alias)
     healthy = enqueue("tests.testapp.worker_jobs.db_query", alias)
     result = run("rqworker", "--burst", "--worker-class", kind, TASKQ_WORKER_PG_NAME="postgres")
@@ -168,7 +228,7 @@ def test_a_broken_database_connection_does_not_poison_the_next_job(alias: str, k
 
 
 @pytest.mark.parametrize("kind", ["prefork", "fork"])
-def test_the_job_of_a_killed_worker_is_failed_by_another_worker(kind: str) -> None:
+def test_the_job_of_a_killed_worker_is_failed_by_another_worker(kind: str, processes: None) -> None:
     job = enqueue("tests.testapp.worker_jobs.slow", 300, "never")
     fast = ["--heartbeat-interval", "1", "--maintenance-interval", "1"]
     with running("rqworker", "--worker-class", kind, *fast) as doomed:
@@ -184,7 +244,7 @@ def test_the_job_of_a_killed_worker_is_failed_by_another_worker(kind: str) -> No
         assert rescuer.wait(30) == 0
 
 
-def test_the_job_of_a_killed_worker_is_retried_per_its_retry() -> None:
+def test_the_job_of_a_killed_worker_is_retried_per_its_retry(processes: None) -> None:
     job = enqueue("tests.testapp.worker_jobs.slow_once", 300, "second-try", retry=Retry(max=1))
     fast = ["--heartbeat-interval", "1", "--maintenance-interval", "1"]
     with running("rqworker", *fast) as doomed:
@@ -200,7 +260,7 @@ def test_the_job_of_a_killed_worker_is_retried_per_its_retry() -> None:
     assert job.retries_left == 0
 
 
-def test_with_default_settings_a_dead_workers_job_fails_within_two_minutes() -> None:
+def test_with_default_settings_a_dead_workers_job_fails_within_two_minutes(processes: None) -> None:
     job = enqueue("tests.testapp.worker_jobs.slow", 600, "never")
     with running("rqworker") as doomed:
         wait_for(started, what="the job to start")
@@ -215,7 +275,7 @@ def test_with_default_settings_a_dead_workers_job_fails_within_two_minutes() -> 
 # --- Redis going away ---------------------------------------------------------------------
 
 
-def test_the_worker_survives_a_redis_restart(tmp_path: Path) -> None:
+def test_the_worker_survives_a_redis_restart(tmp_path: Path, processes: None) -> None:
     server = EmbeddedRedis(tmp_path / "one").start()
     client = redis.Redis.from_url(server.url)
     try:
@@ -243,7 +303,7 @@ def test_the_worker_survives_a_redis_restart(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_an_idle_work_process_that_ignores_the_stop_signal_is_stopped_anyway() -> None:
+def test_an_idle_work_process_that_ignores_the_stop_signal_is_stopped_anyway(processes: None) -> None:
     deaf = enqueue("tests.testapp.worker_jobs.ignore_stop_signals")
     with running("rqworker") as worker:
         wait_for(lambda: status(deaf) == JobStatus.FINISHED, what="the job that ignores signals")
@@ -254,7 +314,7 @@ def test_an_idle_work_process_that_ignores_the_stop_signal_is_stopped_anyway() -
     assert "did not stop within 10 s" in output(worker)
 
 
-def test_a_crash_is_handled_while_the_scheduler_process_runs() -> None:
+def test_a_crash_is_handled_while_the_scheduler_process_runs(processes: None) -> None:
     # RQ's scheduler process inherits the work process's report pipe: the supervisor must
     # notice the death anyway, and end the orphaned scheduler.
     crashed = enqueue("tests.testapp.worker_jobs.crash")
@@ -264,3 +324,18 @@ def test_a_crash_is_handled_while_the_scheduler_process_runs() -> None:
         wait_for(lambda: order() == ["after"], timeout=60, what="the next job")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0, output(worker)
+
+
+def test_a_queue_name_with_a_space_survives_a_crash(processes: None) -> None:
+    # The work process reports each job start (id, queue...) to its supervisor through a pipe:
+    # any queue name Redis accepts must get through.
+    queue = Queue("low priority", connection=get_connection())
+    crashed = queue.enqueue("tests.testapp.worker_jobs.crash")
+    after = queue.enqueue("tests.testapp.worker_jobs.record", "after the crash")
+    result = run("rqworker", "low priority", "--burst")
+    assert result.returncode == 0, result.stderr
+    assert status(crashed) == JobStatus.FAILED
+    assert "terminated unexpectedly" in exc_string(crashed)
+    assert crashed.id in queue.failed_job_registry.get_job_ids()
+    assert status(after) == JobStatus.FINISHED
+    assert order() == ["after the crash"]

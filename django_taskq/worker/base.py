@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import redis
 from django.utils.module_loading import import_string
+from rq.exceptions import InvalidJobOperation
 from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.queue import Queue
@@ -124,9 +125,10 @@ class DjangoWorkerMixin(PrivateHooks):
             job.ended_at = now()
             logger.warning("Job %s interrupted by a second stop signal", job.id)
             fail_job(self, job, queue, "Worker stopped by a second signal while running the job.", execution)
-        except Exception:
-            # The worker is exiting: nothing can retry here. Registry maintenance fails (or
-            # retries) the job once its heartbeat expires.
+        except (redis.RedisError, InvalidJobOperation):
+            # Redis cannot record it, or the job is gone. The worker is exiting: nothing can
+            # wait and retry here; registry maintenance fails (or retries) the job once its
+            # heartbeat expires.
             logger.exception("Could not record the interruption of job %s", job.id)
 
     # --- outcome counters, recorded in RQ's own pipelines -----------------------------------

@@ -53,10 +53,16 @@ def write_report(fd: int | None, event: str, **fields: Any) -> None:
 
 @dataclass(frozen=True)
 class RunningJob:
+    """The job the work process reported starting."""
+
     job_id: str
     execution_id: str
     queue: str
     timeout: int
+
+    @classmethod
+    def from_report(cls, report: dict[str, Any]) -> RunningJob:
+        return cls(str(report["job"]), str(report["execution"]), str(report["queue"]), int(report["timeout"]))
 
 
 class Supervisor:
@@ -232,17 +238,11 @@ class Supervisor:
         try:
             report = json.loads(line)
             event = report["event"]
-            started = (
-                RunningJob(str(report["job"]), str(report["execution"]), str(report["queue"]),
-                           int(report["timeout"]))
-                if event == "start"
-                else None
-            )  # fmt: skip
         except (ValueError, KeyError, TypeError):
             logger.error("Unreadable report from the work process: %r", line)
             return
-        if started is not None:
-            self.job = started
+        if event == "start":
+            self.job = RunningJob.from_report(report)
             self.job_started = time.monotonic()
             self.stop_job_requested = None
         elif event == "end":
