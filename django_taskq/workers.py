@@ -5,39 +5,8 @@ An alias: the workers live in the :mod:`django_taskq.worker` package and the sch
 in :mod:`django_taskq.scheduler`; both paths name the same objects.
 """
 
+from . import worker as _worker
 from .scheduler import SchedulerRunner, get_scheduler
-from .worker import (
-    HEARTBEAT_INTERVAL,
-    MAINTENANCE_INTERVAL,
-    MAX_BACKOFF,
-    WORKER_KINDS,
-    DjangoPreforkWorker,
-    DjangoSimpleWorker,
-    DjangoSpawnWorker,
-    DjangoWorker,
-    DjangoWorkerMixin,
-    StopRequested,
-    WorkerStartupError,
-    exception_handlers,
-    get_worker,
-    resolve_worker_class,
-)
+from .worker import *  # noqa: F403  (the alias re-exports exactly the package's public names)
 
-__all__ = [
-    "HEARTBEAT_INTERVAL",
-    "MAINTENANCE_INTERVAL",
-    "MAX_BACKOFF",
-    "WORKER_KINDS",
-    "DjangoPreforkWorker",
-    "DjangoSimpleWorker",
-    "DjangoSpawnWorker",
-    "DjangoWorker",
-    "DjangoWorkerMixin",
-    "SchedulerRunner",
-    "StopRequested",
-    "WorkerStartupError",
-    "exception_handlers",
-    "get_scheduler",
-    "get_worker",
-    "resolve_worker_class",
-]
+__all__ = [*_worker.__all__, "SchedulerRunner", "get_scheduler"]

@@ -53,29 +53,35 @@ def check_queues(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     return messages
 
 
+def _key_messages(
+    obj: str, values: dict[str, Any], known: dict[str, tuple[type, ...]], *, unknown_id: int
+) -> list[CheckMessage]:
+    """W00<unknown_id> for each unknown key of ``values`` (with a hint), E003 for each wrong type."""
+    messages: list[CheckMessage] = []
+    for key, value in values.items():
+        if key not in known:
+            messages.append(
+                warning(unknown_id, f"{obj} has an unknown key {key!r}.", did_you_mean(key, known), obj)
+            )
+        elif not isinstance(value, known[key]) or (isinstance(value, bool) and bool not in known[key]):
+            messages.append(
+                error(
+                    3,
+                    f"{obj}[{key!r}] must be {type_names(known[key])}, not {type(value).__name__}.",
+                    f"Set {key} to a value of type {type_names(known[key])}.",
+                    obj,
+                )
+            )
+    return messages
+
+
 def _check_queue(name: str, config: Any) -> list[CheckMessage]:
     obj = f"RQ_QUEUES[{name!r}]"
     if not isinstance(config, dict):
         return [
             error(2, f"{obj} is a {type(config).__name__}, not a dict.", 'Use {"URL": "redis://..."}.', obj)
         ]
-    messages: list[CheckMessage] = []
-    for key, value in config.items():
-        if key not in QUEUE_KEYS:
-            messages.append(
-                warning(1, f"{obj} has an unknown key {key!r}.", did_you_mean(key, QUEUE_KEYS), obj)
-            )
-        elif not isinstance(value, QUEUE_KEYS[key]) or (
-            isinstance(value, bool) and bool not in QUEUE_KEYS[key]
-        ):
-            messages.append(
-                error(
-                    3,
-                    f"{obj}[{key!r}] must be {type_names(QUEUE_KEYS[key])}, not {type(value).__name__}.",
-                    f"Set {key} to a value of type {type_names(QUEUE_KEYS[key])}.",
-                    obj,
-                )
-            )
+    messages = _key_messages(obj, config, QUEUE_KEYS, unknown_id=1)
     ways = [way for way in CONNECTION_WAYS if way in config]
     if len(ways) > 1:
         messages.append(
@@ -209,23 +215,7 @@ def check_globals(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         return [
             error(10, f"RQ is a {type(rq).__name__}, not a dict.", 'Use RQ = {"COMMIT_MODE": ...}.', "RQ")
         ]
-    messages: list[CheckMessage] = []
-    for key, value in rq.items():
-        if key not in GLOBAL_KEYS:
-            messages.append(
-                warning(2, f"RQ has an unknown key {key!r}.", did_you_mean(key, GLOBAL_KEYS), "RQ")
-            )
-        elif not isinstance(value, GLOBAL_KEYS[key]) or (
-            isinstance(value, bool) and bool not in GLOBAL_KEYS[key]
-        ):
-            messages.append(
-                error(
-                    3,
-                    f"RQ[{key!r}] must be {type_names(GLOBAL_KEYS[key])}, not {type(value).__name__}.",
-                    f"Set {key} to a value of type {type_names(GLOBAL_KEYS[key])}.",
-                    "RQ",
-                )
-            )
+    messages = _key_messages("RQ", rq, GLOBAL_KEYS, unknown_id=2)
     if "AUTOCOMMIT" in rq:
         mode_name = "COMMIT_MODE" if "COMMIT_MODE" not in rq else "COMMIT_MODE (which wins here)"
         messages.append(
