@@ -28,3 +28,69 @@ class Queue(models.Model):
 
     def __str__(self) -> str:
         return "queues"
+
+
+def default_time_zone() -> str:
+    """New schedules read their cron strings and times in the project's TIME_ZONE."""
+    from django.conf import settings
+
+    return str(getattr(settings, "TIME_ZONE", None) or "UTC")
+
+
+class Schedule(models.Model):
+    """A periodic or one-off job kept in the database and edited in the admin.
+
+    Exactly one of ``cron``, ``interval`` and ``run_at`` says when it runs. The runners of
+    ``RQ_CRON`` (``rqcron``, ``rqworker --with-cron``, ``rqworker-pool``) run the enabled rows,
+    each slot exactly once however many runners there are. The fields under "run state" are
+    written by the runners and the jobs, never by a form.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    func = models.CharField(max_length=255, help_text="Dotted path of a callable, e.g. myapp.jobs.report.")
+    args = models.JSONField(default=list, blank=True, help_text="A JSON list of positional arguments.")
+    kwargs = models.JSONField(default=dict, blank=True, help_text="A JSON object of keyword arguments.")
+    queue = models.CharField(max_length=100, default="default", help_text="A queue of RQ_QUEUES.")
+    description = models.CharField(max_length=255, blank=True, default="")
+
+    cron = models.CharField(
+        max_length=100, blank=True, default="", help_text='A 5-field cron string ("0 9 * * 1-5") or @daily...'
+    )
+    interval = models.PositiveIntegerField(null=True, blank=True, help_text="Run every this many seconds.")
+    run_at = models.DateTimeField(null=True, blank=True, help_text="Run once, at this time.")
+    time_zone = models.CharField(
+        max_length=63, default=default_time_zone, help_text="The zone the cron string is read in."
+    )
+
+    enabled = models.BooleanField(default=True)
+    max_runs = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Disable the schedule after this many runs; empty for no limit."
+    )
+    start_at = models.DateTimeField(null=True, blank=True, help_text="No run before this time.")
+    end_at = models.DateTimeField(null=True, blank=True, help_text="No run after this time (expiry).")
+
+    timeout = models.PositiveIntegerField(null=True, blank=True, help_text="Job timeout in seconds.")
+    result_ttl = models.IntegerField(null=True, blank=True, help_text="Seconds to keep the result.")
+    ttl = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds the job may wait in its queue before it is discarded."
+    )
+
+    # Run state
+    last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_job_id = models.CharField(max_length=255, blank=True, default="", editable=False)
+    last_status = models.CharField(max_length=32, blank=True, default="", editable=False)
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    run_count = models.PositiveIntegerField(default=0, editable=False)
+    success_count = models.PositiveIntegerField(default=0, editable=False)
+    failure_count = models.PositiveIntegerField(default=0, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "schedule"
+        verbose_name_plural = "schedules"
+
+    def __str__(self) -> str:
+        return self.name
