@@ -6,6 +6,7 @@ data and must agree with what RQ's own readers report. A failure names the RQ sy
 
 from __future__ import annotations
 
+import os
 import zlib
 from datetime import datetime, timezone
 from typing import Any
@@ -281,4 +282,14 @@ def test_scheduler_lock_key_holds_the_scheduler_name() -> None:
     scheduler.release_locks()
     assert connection.get(storage.scheduler_lock_key("default")) is None, (
         "rq.scheduler.RQScheduler.release_locks"
+    )
+
+
+def test_scheduler_key_holds_the_scheduler_pid() -> None:
+    connection = get_connection()
+    scheduler = RQScheduler(["default"], connection=connection)
+    scheduler.register_birth()
+    assert connection.hget(storage.scheduler_key(scheduler.name), "pid") == str(os.getpid()).encode(), (
+        "rq.scheduler.RQScheduler.key no longer keeps the pid at SCHEDULER_KEY_TEMPLATE % name; "
+        "update rq_compat.storage.scheduler_key"
     )

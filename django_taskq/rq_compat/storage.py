@@ -19,7 +19,7 @@ from rq import Worker
 from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE
 from rq.job import Job
 from rq.results import Result
-from rq.scheduler import RQScheduler
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.suspension import WORKERS_SUSPENDED
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
@@ -62,6 +62,11 @@ def suspended_key() -> str:
 def scheduler_lock_key(queue_name: str) -> str:
     """The key holding the name of the scheduler that owns ``queue_name``'s lock."""
     return str(RQScheduler.get_locking_key(queue_name))
+
+
+def scheduler_key(name: str) -> str:
+    """The hash of the scheduler named ``name``, with its ``pid`` (``RQScheduler.key``)."""
+    return str(SCHEDULER_KEY_TEMPLATE % name)
 
 
 def results_key(job_id: str) -> str:
