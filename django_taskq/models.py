@@ -7,6 +7,8 @@ actions is kept in the admin's ``LogEntry`` with this model's content type.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
 VIEW_PERMISSION = "django_taskq.view_queues"
@@ -94,3 +96,26 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def full_clean(
+        self, exclude: Any = None, validate_unique: bool = True, validate_constraints: bool = True
+    ) -> None:
+        # A model form excludes the fields that already failed (e.g. invalid JSON): clean()
+        # skips the checks that would read their stale values.
+        self._clean_exclude = frozenset(exclude or ())
+        try:
+            super().full_clean(exclude, validate_unique, validate_constraints)
+        finally:
+            del self._clean_exclude
+
+    def clean(self) -> None:
+        """Refuse what could not run: see ``django_taskq.schedule_validation`` for each check."""
+        from django.core.exceptions import ValidationError
+
+        from .schedule_validation import schedule_errors
+
+        if isinstance(self.cron, str):
+            self.cron = " ".join(self.cron.split())  # one spelling per cron string
+        errors = schedule_errors(self, skip=getattr(self, "_clean_exclude", frozenset()))
+        if errors:
+            raise ValidationError(errors)  # type: ignore[arg-type]
