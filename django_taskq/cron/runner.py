@@ -212,15 +212,11 @@ class CronRunner:
         return run
 
     def _job(self, entry: CronEntry, queue: DjangoQueue, job_id: str, slot: datetime) -> Job:
-        options = dict(entry.options)
-        meta = {**options.pop("meta", {}), "cron": entry.name, "cron_slot": slot.isoformat()}
-        return queue.create_job(
-            entry.func, args=entry.args, kwargs=entry.kwargs, job_id=job_id, meta=meta, **options
-        )
+        return entry_job(entry, queue, job_id, slot)
 
     def wait_time(self, now: datetime) -> float:
         """Seconds until the next tick: ``interval``, or less when a slot comes sooner."""
-        upcoming = [entry.next_slot(now).timestamp() for entry in self.entries]
+        upcoming = [slot.timestamp() for entry in self.entries if (slot := entry.next_slot(now)) is not None]
         until = min(upcoming, default=math.inf) - now.timestamp()
         return max(0.0, min(self.interval, until + 0.001))
 
@@ -261,6 +257,15 @@ class CronRunner:
         for connection in {id(q.connection): q.connection for q in map(self.queue, self.entries)}.values():
             with contextlib.suppress(redis.RedisError, OSError):
                 connection.zrem(RUNNERS_KEY, self.name)
+
+
+def entry_job(entry: CronEntry, queue: DjangoQueue, job_id: str, slot: datetime, **meta: Any) -> Job:
+    """The job of ``entry`` for ``slot`` (not written): the entry's function, arguments and options."""
+    options = dict(entry.options)
+    meta = {**options.pop("meta", {}), "cron": entry.name, "cron_slot": slot.isoformat(), **meta}
+    return queue.create_job(
+        entry.func, args=entry.args, kwargs=entry.kwargs, job_id=job_id, meta=meta, **options
+    )
 
 
 def same_location(first: redis.Redis, second: redis.Redis) -> bool:

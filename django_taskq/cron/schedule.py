@@ -114,25 +114,40 @@ class CronEntry:
         if self.interval is not None:
             stamp = math.floor(now.timestamp() / self.interval) * self.interval
             return datetime.fromtimestamp(stamp, timezone.utc)
-        local = now.astimezone(cron_timezone())
-        # croniter's get_prev() is strict: nudge past ``now`` so that a slot at ``now`` counts.
+        local = now.astimezone(self.zone)
+        # croniter's get_prev() is strict (nudge past ``now`` so that a slot at ``now`` counts),
+        # and inside a repeated autumn hour it may answer a slot earlier than the latest one:
+        # take it as a first guess and walk forward with get_next(), which is exact.
         it = croniter(self._cron, local + timedelta(microseconds=1))
         for _ in range(4):  # a repeated autumn hour is skipped at most once in a row
-            slot: datetime = it.get_prev(datetime)
-            if not self._repeated_wall_time(slot):
-                return slot.astimezone(timezone.utc)  # (ambiguous local times never compare equal)
-        return None  # pragma: no cover - cannot happen for a valid cron string
+            guess: datetime = it.get_prev(datetime)
+            if not self._repeated_wall_time(guess):
+                break
+        else:  # pragma: no cover - cannot happen for a valid cron string
+            return None
+        slot = guess.astimezone(timezone.utc)  # (ambiguous local times never compare equal)
+        while (following := self._cron_after(slot)) <= now:
+            slot = following
+        return slot
 
-    def next_slot(self, now: datetime) -> datetime:
-        """The first slot strictly after ``now``."""
+    def next_slot(self, now: datetime) -> datetime | None:
+        """The first slot strictly after ``now`` (None when there is none, e.g. a schedule that ended)."""
         if self.interval is not None:
             stamp = (math.floor(now.timestamp() / self.interval) + 1) * self.interval
             return datetime.fromtimestamp(stamp, timezone.utc)
-        it = croniter(self._cron, now.astimezone(cron_timezone()))
+        return self._cron_after(now)
+
+    def _cron_after(self, moment: datetime) -> datetime:
+        it = croniter(self._cron, moment.astimezone(self.zone))
         while True:
             slot: datetime = it.get_next(datetime)
             if not self._repeated_wall_time(slot):
                 return slot.astimezone(timezone.utc)
+
+    @property
+    def zone(self) -> tzinfo:
+        """The zone the cron string is read in: Django's TIME_ZONE (a Schedule row has its own)."""
+        return cron_timezone()
 
     @property
     def _cron(self) -> str:
@@ -170,6 +185,14 @@ class CronEntry:
     @property
     def runs_key(self) -> str:
         return f"{KEY_PREFIX}{self.name}:runs"
+
+    def runs_so_far(self, recorded: int) -> int:
+        """How many runs the entry has had, given the count its Redis state keeps."""
+        return recorded
+
+    def may_run(self, runs: int) -> bool:
+        """Whether one more run is allowed after ``runs`` (a Schedule row may have a maximum)."""
+        return True
 
 
 def entry_name(item: dict[str, Any]) -> str:
