@@ -12,4 +12,3 @@ class DjangoTaskqConfig(AppConfig):
         # Registers the checks and the signal receivers.
         from . import checks, connections, transactions  # noqa: F401
         from .backends import checks as task_backend_checks  # noqa: F401
-        from .contrib import prometheus  # noqa: F401  (check W040; prometheus-client stays unimported)

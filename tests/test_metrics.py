@@ -16,11 +16,13 @@ from django.test import Client
 from django.urls import reverse
 from prometheus_client.parser import text_string_to_metric_families
 
-from django_taskq import counters, get_queue
-from django_taskq.contrib.prometheus import TaskqCollector, check_prometheus, render
+from django_taskq import counters, get_connection, get_queue
+from django_taskq.connections import connection_groups
+from django_taskq.contrib.prometheus import TaskqCollector, render
 from django_taskq.queues import DjangoQueue
 from django_taskq.stats import STATES
 from django_taskq.testing import run_jobs
+from tests.dashboard_helpers import jobs_in_every_state
 from tests.secure_redis import SECRET, secure_queues, secure_redis_port, unreachable_queues
 from tests.testapp.jobs import add, fail
 
@@ -30,8 +32,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.api_urls")]
 
 TOKEN = "metrics-token-0123456789"
 REPO = Path(__file__).resolve().parent.parent
-urlpatterns: list[Any] = []  # an URLconf that mounts nothing (the W040 test)
-
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -55,8 +55,8 @@ def scrape(settings: Any, accept: str = "") -> tuple[str, Samples, set[str]]:
     return body, samples, families
 
 
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples[(name, frozenset(labels.items()))]
+def value(samples: Samples, metric: str, /, **labels: str) -> float:
+    return samples[(metric, frozenset(labels.items()))]
 
 
 def test_families_and_content_type(settings: Any) -> None:
@@ -71,6 +71,12 @@ def test_families_and_content_type(settings: Any) -> None:
         "taskq_jobs_finished",
         "taskq_jobs_failed",
         "taskq_job_working_seconds",
+        # django-rq's names (django_rq.contrib.prometheus.RQCollector)
+        "rq_jobs",
+        "rq_workers",
+        "rq_job_successful",
+        "rq_job_failed",
+        "rq_working_seconds",
     }
     # Every configured queue and state is present, at zero on an empty server.
     for name in settings.RQ_QUEUES:
@@ -81,6 +87,13 @@ def test_families_and_content_type(settings: Any) -> None:
         assert value(samples, "taskq_jobs_failed_total", queue=name) == 0
         assert value(samples, "taskq_job_working_seconds_total", queue=name) == 0
     assert not [key for key in samples if key[0] == "taskq_oldest_queued_age_seconds"]
+    # django-rq's six statuses per queue (it has no "canceled"), and no worker yet.
+    assert {(name, labels) for name, labels in samples if name == "rq_jobs"} == {
+        ("rq_jobs", frozenset({("queue", queue_name), ("status", status)}))
+        for queue_name in settings.RQ_QUEUES
+        for status in ("queued", "started", "finished", "failed", "deferred", "scheduled")
+    }
+    assert not [key for key in samples if key[0].startswith(("rq_workers", "rq_job_", "rq_working_"))]
 
 
 def test_values_after_running_jobs(settings: Any, redis_client: redis.Redis) -> None:
@@ -148,6 +161,109 @@ def test_explicit_counter_values(settings: Any, redis_client: redis.Redis) -> No
     assert value(samples, "taskq_jobs_finished_total", queue="default") == 0
 
 
+def django_rq_samples(queue_names: list[str]) -> Samples:
+    """The rq_* samples django-rq 4.2's collector reports, computed with RQ's public API:
+    every live worker of each connection once, the job counts of every queue."""
+    from rq import Queue, Worker
+
+    expected: Samples = {}
+    for group in connection_groups():
+        for worker in Worker.all(connection=group.client):
+            queues = ",".join(worker.queue_names())
+            labels = {("name", worker.name), ("queues", queues)}
+            expected[("rq_workers", frozenset({*labels, ("state", worker.get_state())}))] = 1
+            expected[("rq_job_successful_total", frozenset(labels))] = worker.successful_job_count
+            expected[("rq_job_failed_total", frozenset(labels))] = worker.failed_job_count
+            expected[("rq_working_seconds_total", frozenset(labels))] = worker.total_working_time
+    for name in queue_names:
+        rq_queue = Queue(name, connection=get_connection(name))
+        counts = {
+            "queued": rq_queue.count,
+            "started": rq_queue.started_job_registry.count,
+            "finished": rq_queue.finished_job_registry.count,
+            "failed": rq_queue.failed_job_registry.count,
+            "deferred": rq_queue.deferred_job_registry.count,
+            "scheduled": rq_queue.scheduled_job_registry.count,
+        }
+        for status, count in counts.items():
+            expected[("rq_jobs", frozenset({("queue", name), ("status", status)}))] = count
+    return expected
+
+
+def live_worker(name: str, queue_names: list[str], successful: int, failed: int, seconds: float) -> None:
+    """A worker registered as RQ's own workers do, with RQ's per-worker counters."""
+    from rq import Queue, Worker
+
+    connection = get_connection(queue_names[0])
+    worker = Worker([Queue(q, connection=connection) for q in queue_names], connection=connection, name=name)
+    worker.register_birth()
+    worker.set_state("busy")
+    for _ in range(successful):
+        worker.increment_successful_job_count()
+    for _ in range(failed):
+        worker.increment_failed_job_count()
+    pipe = connection.pipeline()
+    worker.increment_total_working_time(timedelta(seconds=seconds), pipe)
+    pipe.execute()
+
+
+def test_django_rq_metrics_have_its_labels_and_meaning(settings: Any) -> None:
+    jobs_in_every_state()  # a burst worker ran (and left): finished and failed jobs
+    queue("high").enqueue(add, 1, 1)
+    queue("low").enqueue_in(timedelta(hours=1), add, 3, 3)
+    live_worker("web-1.1", ["high", "low"], successful=3, failed=1, seconds=2.5)
+    live_worker("web-1.2", ["default"], successful=0, failed=0, seconds=0)
+    live_worker("web-2.1", ["other-db"], successful=7, failed=2, seconds=0.75)
+
+    _, samples, _ = scrape(settings)
+
+    ours = {key: sample for key, sample in samples.items() if key[0].startswith("rq_")}
+    assert ours == django_rq_samples(list(settings.RQ_QUEUES))
+    worker = frozenset({("name", "web-1.1"), ("queues", "high,low")})
+    assert value(samples, "rq_workers", name="web-1.1", state="busy", queues="high,low") == 1
+    assert ours[("rq_job_successful_total", worker)] == 3
+    assert ours[("rq_job_failed_total", worker)] == 1
+    assert ours[("rq_working_seconds_total", worker)] == 2.5
+    assert value(samples, "rq_jobs", queue="default", status="failed") == 1
+    assert value(samples, "rq_jobs", queue="low", status="scheduled") == 1
+
+
+def test_a_collector_for_some_queues_reports_their_workers() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    live_worker("web-1.1", ["high", "low"], successful=1, failed=0, seconds=1)
+    live_worker("web-2.1", ["other-db"], successful=1, failed=0, seconds=1)
+    registry = CollectorRegistry()
+    registry.register(TaskqCollector(["low"]))
+    body = generate_latest(registry).decode()
+    assert 'rq_workers{name="web-1.1",queues="high,low",state="busy"} 1.0' in body
+    assert "web-2.1" not in body
+    assert 'rq_jobs{queue="low",status="queued"} 0.0' in body and 'queue="high"' not in body
+
+
+@pytest.mark.parametrize("path", ["/taskq/metrics", "/taskq/metrics/"])
+def test_both_spellings_of_the_metrics_path(settings: Any, path: str) -> None:
+    """django-rq serves metrics/ (scrape configs were written for it), we also serve metrics."""
+    settings.RQ_API_TOKEN = TOKEN
+    response = Client().get(path, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200
+    assert 'rq_jobs{queue="default",status="queued"} 0.0' in response.content.decode()
+    assert Client().get(path).status_code == 401
+
+
+def test_name_filter_keeps_the_named_metrics(settings: Any) -> None:
+    """django-rq's ``?name[]=`` filter (prometheus-client's restricted registry)."""
+    settings.RQ_API_TOKEN = TOKEN
+    live_worker("web-1.1", ["high"], successful=2, failed=0, seconds=1)
+    response = Client().get(
+        "/taskq/metrics/?name[]=rq_jobs&name[]=rq_job_successful_total",
+        HTTP_AUTHORIZATION=f"Bearer {TOKEN}",
+    )
+    families = {family.name for family in text_string_to_metric_families(response.content.decode())}
+    assert families == {"rq_jobs", "rq_job_successful"}
+    assert 'rq_job_successful_total{name="web-1.1",queues="high"} 2.0' in response.content.decode()
+
+
 @pytest.mark.usefixtures("processes")
 def test_workers_of_a_real_worker_process(settings: Any) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -169,6 +285,27 @@ def test_workers_of_a_real_worker_process(settings: Any) -> None:
         assert value(samples, "taskq_workers", queue="high") == 1
         assert value(samples, "taskq_workers", queue="low") == 1
         assert value(samples, "taskq_workers", queue="default") == 0
+
+        # django-rq's per-worker metrics count what this worker ran.
+        for number in range(2):
+            queue("high").enqueue(add, number, 1)
+        queue("low").enqueue(fail, "on purpose")
+        while True:
+            _, samples, _ = scrape(settings)
+            done = value(samples, "rq_jobs", queue="high", status="finished") == 2
+            if (done and value(samples, "rq_jobs", queue="low", status="failed") == 1) or (
+                time.monotonic() > deadline
+            ):
+                break
+            time.sleep(0.2)
+        workers = [labels for name, labels in samples if name == "rq_workers"]
+        assert [dict(labels)["queues"] for labels in workers] == ["high,low"]
+        labels = {key: label for key, label in workers[0] if key != "state"}
+        assert value(samples, "rq_job_successful_total", **labels) == 2
+        assert value(samples, "rq_job_failed_total", **labels) == 1
+        assert value(samples, "rq_working_seconds_total", **labels) > 0
+        ours = {key: sample for key, sample in samples.items() if key[0].startswith("rq_")}
+        assert ours == django_rq_samples(list(settings.RQ_QUEUES))
     finally:
         worker.terminate()
         worker.wait(30)
@@ -223,35 +360,19 @@ def test_without_prometheus_client(settings: Any, monkeypatch: pytest.MonkeyPatc
     stats = Client().get(reverse("django_taskq:stats_json"), HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert stats.status_code == 200
 
-    [warning] = check_prometheus()
-    assert warning.id == "django_taskq.W040"
-    assert "/taskq/metrics" in warning.msg
-    assert 'pip install "django-taskq[prometheus]"' in (warning.hint or "")
 
-
-def test_w040_only_when_needed(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert check_prometheus() == []  # installed
-    monkeypatch.setitem(sys.modules, "prometheus_client", None)
-    settings.ROOT_URLCONF = __name__  # mounts nothing
-    assert check_prometheus() == []
-
-
-def test_w040_for_the_admin_mount(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "prometheus_client", None)
-    settings.ROOT_URLCONF = "tests.api_admin_urls"  # the dashboard in the admin only
-    [warning] = check_prometheus()
-    assert warning.id == "django_taskq.W040"
-    assert "/admin/" in warning.msg
-
-
-def test_w040_is_a_deploy_check(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("urlconf", ["tests.api_urls", "tests.api_admin_urls"])
+def test_no_w040_for_the_urls_the_dashboard_mounts(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, urlconf: str
+) -> None:
+    """W040 is retired: the metrics URL comes with every dashboard mount, asked for or not, and
+    answers 501 with the install hint (above) to whoever scrapes it."""
     from django.core import checks
 
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
-    assert "django_taskq.W040" not in {message.id for message in checks.run_checks()}
-    assert "django_taskq.W040" in {
-        message.id for message in checks.run_checks(include_deployment_checks=True, tags=["django_taskq"])
-    }
+    settings.ROOT_URLCONF = urlconf
+    messages = checks.run_checks(include_deployment_checks=True, tags=["django_taskq"])
+    assert "django_taskq.W040" not in {message.id for message in messages}
 
 
 def test_admin_mounted_metrics_take_the_token(settings: Any) -> None:

@@ -1,17 +1,17 @@
 """Prometheus metrics of the queues (``pip install "django-taskq[prometheus]"``).
 
-:class:`TaskqCollector` reads :func:`django_taskq.stats.gather` and the outcome counters of
-:mod:`django_taskq.counters` at scrape time: one pipelined round trip per Redis connection for
-the statistics and one for the counters. :func:`render` exposes it from a registry of its
-own, so nothing is added to prometheus-client's global registry. A project that already
-serves metrics (django-prometheus...) may register the collector there instead::
+:class:`TaskqCollector` reads :func:`django_taskq.stats.gather`, the outcome counters of
+:mod:`django_taskq.counters` and the live workers at scrape time: a fixed number of pipelined
+round trips per Redis connection. :func:`render` exposes it from a registry of its own, so
+nothing is added to prometheus-client's global registry. A project that already serves
+metrics (django-prometheus...) may register the collector there instead::
 
     from prometheus_client import REGISTRY
     from django_taskq.contrib.prometheus import TaskqCollector
 
     REGISTRY.register(TaskqCollector())
 
-Metric names (labels ``queue``; ``state`` for the job counts):
+Our metrics (labels ``queue``; ``state`` for the job counts):
 
 ====================================  =========  ==============================================
 ``taskq_jobs``                        gauge      jobs per queue and state (queued, started...)
@@ -20,6 +20,19 @@ Metric names (labels ``queue``; ``state`` for the job counts):
 ``taskq_jobs_finished_total``         counter    jobs finished by our workers
 ``taskq_jobs_failed_total``           counter    jobs failed in our workers
 ``taskq_job_working_seconds_total``   counter    seconds our workers spent running jobs
+====================================  =========  ==============================================
+
+Beside them, django-rq's metrics with its names, labels and meaning, so that dashboards and
+alerts written for django-rq keep working:
+
+====================================  =========  ==============================================
+``rq_jobs``                           gauge      jobs per ``queue`` and ``status`` (django-rq's
+                                                 six statuses: no ``canceled``)
+``rq_workers``                        gauge      1 per live worker: ``name``, ``state``,
+                                                 ``queues`` (comma-joined)
+``rq_job_successful_total``           counter    per worker (``name``, ``queues``): RQ's own
+``rq_job_failed_total``                          counts in the worker's hash, which restart
+``rq_working_seconds_total``                     from 0 with each worker
 ====================================  =========  ==============================================
 
 No label or value ever holds a connection URL, a password or a token.
@@ -31,14 +44,15 @@ import importlib.util
 from collections.abc import Iterator
 from typing import Any
 
-from django.core.checks import CheckMessage, Warning, register
-from django.urls import NoReverseMatch, reverse
-
 from .. import counters
 from ..connections import connection_groups
+from ..dashboard.workers import list_workers
 from ..stats import STATES, Stats, gather
 
 INSTALL_HINT = 'Install the "prometheus" extra: pip install "django-taskq[prometheus]".'
+
+# django-rq's rq_jobs statuses, in its order (it has no "canceled").
+DJANGO_RQ_STATUSES = ("queued", "started", "finished", "failed", "deferred", "scheduled")
 
 
 def is_available() -> bool:
@@ -54,6 +68,50 @@ def gather_totals(queue_names: list[str]) -> dict[str, dict[str, float]]:
     return result
 
 
+def _families() -> dict[str, Any]:
+    """The metric families of one scrape, empty, by name (``describe`` lists the same)."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    return {
+        "taskq_jobs": GaugeMetricFamily("taskq_jobs", "Jobs per queue and state.", labels=["queue", "state"]),
+        "taskq_workers": GaugeMetricFamily(
+            "taskq_workers", "Workers listening on the queue.", labels=["queue"]
+        ),
+        "taskq_oldest_queued_age_seconds": GaugeMetricFamily(
+            "taskq_oldest_queued_age_seconds",
+            "Seconds the oldest queued job has been waiting (absent for an empty queue).",
+            labels=["queue"],
+        ),
+        "taskq_jobs_finished": CounterMetricFamily(
+            "taskq_jobs_finished", "Jobs finished by django-taskq workers.", labels=["queue"]
+        ),
+        "taskq_jobs_failed": CounterMetricFamily(
+            "taskq_jobs_failed", "Jobs failed in django-taskq workers.", labels=["queue"]
+        ),
+        "taskq_job_working_seconds": CounterMetricFamily(
+            "taskq_job_working_seconds", "Seconds django-taskq workers spent running jobs.", labels=["queue"]
+        ),
+        # django-rq's names and labels (see the module docstring).
+        "rq_workers": GaugeMetricFamily(
+            "rq_workers",
+            "Live RQ workers (always 1), by name, state and queues.",
+            labels=["name", "state", "queues"],
+        ),
+        "rq_job_successful": CounterMetricFamily(
+            "rq_job_successful_total", "Jobs the worker finished since it started.", labels=["name", "queues"]
+        ),
+        "rq_job_failed": CounterMetricFamily(
+            "rq_job_failed_total",
+            "Jobs that failed in the worker since it started.",
+            labels=["name", "queues"],
+        ),
+        "rq_working_seconds": CounterMetricFamily(
+            "rq_working_seconds_total", "Seconds the worker spent running jobs.", labels=["name", "queues"]
+        ),
+        "rq_jobs": GaugeMetricFamily("rq_jobs", "Jobs per queue and status.", labels=["queue", "status"]),
+    }
+
+
 class TaskqCollector:
     """A prometheus-client collector: every ``collect()`` reads Redis afresh."""
 
@@ -61,49 +119,44 @@ class TaskqCollector:
         self.queue_names = queue_names  # None: every configured queue, read at scrape time
 
     def describe(self) -> list[Any]:
-        # Registering must not contact Redis (an empty list tells prometheus-client so).
-        return []
+        # The names without their samples: registering never contacts Redis, and a registry
+        # knows the names (restricted_registry, ``?name[]=`` filters).
+        return list(_families().values())
 
     def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
         stats: Stats = gather(self.queue_names)
         names = [queue.name for queue in stats.queues]
         totals = gather_totals(names)
-
-        jobs = GaugeMetricFamily("taskq_jobs", "Jobs per queue and state.", labels=["queue", "state"])
-        workers = GaugeMetricFamily("taskq_workers", "Workers listening on the queue.", labels=["queue"])
-        oldest = GaugeMetricFamily(
-            "taskq_oldest_queued_age_seconds",
-            "Seconds the oldest queued job has been waiting (absent for an empty queue).",
-            labels=["queue"],
-        )
-        finished = CounterMetricFamily(
-            "taskq_jobs_finished", "Jobs finished by django-taskq workers.", labels=["queue"]
-        )
-        failed = CounterMetricFamily(
-            "taskq_jobs_failed", "Jobs failed in django-taskq workers.", labels=["queue"]
-        )
-        working = CounterMetricFamily(
-            "taskq_job_working_seconds", "Seconds django-taskq workers spent running jobs.", labels=["queue"]
-        )
+        family = _families()
         for queue in stats.queues:
             for state in STATES:
-                jobs.add_metric([queue.name, state], getattr(queue, state))
-            workers.add_metric([queue.name], queue.workers)
+                family["taskq_jobs"].add_metric([queue.name, state], getattr(queue, state))
+            for status in DJANGO_RQ_STATUSES:
+                family["rq_jobs"].add_metric([queue.name, status], getattr(queue, status))
+            family["taskq_workers"].add_metric([queue.name], queue.workers)
             if queue.oldest_queued_age is not None:
-                oldest.add_metric([queue.name], queue.oldest_queued_age)
+                family["taskq_oldest_queued_age_seconds"].add_metric([queue.name], queue.oldest_queued_age)
             total = totals.get(queue.name, {})
-            finished.add_metric([queue.name], total.get("finished", 0.0))
-            failed.add_metric([queue.name], total.get("failed", 0.0))
-            working.add_metric([queue.name], total.get("working_seconds", 0.0))
-        yield from (jobs, workers, oldest, finished, failed, working)
+            family["taskq_jobs_finished"].add_metric([queue.name], total.get("finished", 0.0))
+            family["taskq_jobs_failed"].add_metric([queue.name], total.get("failed", 0.0))
+            family["taskq_job_working_seconds"].add_metric([queue.name], total.get("working_seconds", 0.0))
+        wanted = set(names)
+        for worker in list_workers():
+            if self.queue_names is not None and not wanted.intersection(worker.queues):
+                continue
+            queues = ",".join(worker.queues)
+            family["rq_workers"].add_metric([worker.name, worker.state, queues], 1)
+            family["rq_job_successful"].add_metric([worker.name, queues], worker.successful_job_count)
+            family["rq_job_failed"].add_metric([worker.name, queues], worker.failed_job_count)
+            family["rq_working_seconds"].add_metric([worker.name, queues], worker.total_working_time)
+        yield from family.values()
 
 
-def render(accept: str = "") -> tuple[bytes, str]:
+def render(accept: str = "", names: list[str] | None = None) -> tuple[bytes, str]:
     """The exposition body and its content type (OpenMetrics if ``accept`` asks for it).
 
-    Uses a registry of its own per call: prometheus-client's global registry is left alone.
+    ``names`` keeps only those samples (django-rq's ``?name[]=`` filter). Uses a registry of
+    its own per call: prometheus-client's global registry is left alone.
     """
     from prometheus_client import CollectorRegistry
     from prometheus_client.exposition import choose_encoder
@@ -111,32 +164,6 @@ def render(accept: str = "") -> tuple[bytes, str]:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(TaskqCollector())
     encoder, content_type = choose_encoder(accept)
+    if names:
+        return encoder(registry.restricted_registry(names)), content_type
     return encoder(registry), content_type
-
-
-@register("django_taskq", deploy=True)
-def check_prometheus(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """W040: the metrics URL is mounted but prometheus-client is missing (it answers 501)."""
-    if is_available():
-        return []
-    url = _mounted_metrics_url()
-    if url is None:
-        return []
-    return [
-        Warning(
-            f"The metrics URL ({url}) is mounted but prometheus-client is not installed: it answers 501.",
-            hint=f"{INSTALL_HINT} Or silence django_taskq.W040 if nothing scrapes it.",
-            obj="django_taskq.urls",
-            id="django_taskq.W040",
-        )
-    ]
-
-
-def _mounted_metrics_url() -> str | None:
-    """The metrics URL, mounted on its own or in the default admin site; None if neither."""
-    for name in ("django_taskq:metrics", "admin:django_taskq:metrics"):
-        try:
-            return reverse(name)
-        except NoReverseMatch:
-            continue
-    return None

@@ -95,7 +95,10 @@ def stats_json(request: HttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus exposition of the queues (needs prometheus-client: 501 without it)."""
+    """Prometheus exposition of the queues (needs prometheus-client: 501 without it).
+
+    ``?name[]=rq_jobs&name[]=...`` keeps only those metrics, as django-rq's endpoint does.
+    """
     denied = authorize(request)
     if denied is not None:
         return _private(denied)
@@ -105,7 +108,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return _private(_text(f"Metrics are not available: prometheus-client is not installed. "
                               f"{prometheus.INSTALL_HINT}\n", 501))  # fmt: skip
     try:
-        body, content_type = prometheus.render(request.headers.get("Accept", ""))
+        body, content_type = prometheus.render(
+            request.headers.get("Accept", ""), request.GET.getlist("name[]")
+        )
     except _REDIS_ERRORS as exc:
         return _private(_text(f"Redis unreachable ({type(exc).__name__}).\n", 503))
     return _private(HttpResponse(body, content_type=content_type))
