@@ -1,6 +1,7 @@
 """The "Queues" entry of the admin: a model admin whose URLs are the dashboard's pages.
 
-A custom admin site gets the dashboard with ``my_site.register(Queue, QueueAdmin)``.
+A custom admin site gets the dashboard with ``my_site.register(Queue, QueueAdmin)``, and the
+schedules with ``my_site.register(Schedule, ScheduleAdmin)``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from django.urls import URLPattern, URLResolver, include, path, reverse
 from .conf import taskq_settings
 from .dashboard import urls as dashboard_urls
 from .dashboard.site import can_view
-from .models import Queue
+from .models import Queue, Schedule
+from .schedule_admin import ScheduleAdmin
 
 
 def bind(patterns: list[URLPattern | URLResolver], site: admin.AdminSite) -> list[URLPattern | URLResolver]:
@@ -72,8 +74,10 @@ class QueueAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 def _register() -> None:
     if not admin.site.is_registered(Queue):
         admin.site.register(Queue, QueueAdmin)
+    if not admin.site.is_registered(Schedule):
+        admin.site.register(Schedule, ScheduleAdmin)
 
 
 _register()
 
-__all__ = ["QueueAdmin", "bind"]
+__all__ = ["QueueAdmin", "ScheduleAdmin", "bind"]
