@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import redis
 from django.core.management.base import CommandError
@@ -48,12 +49,40 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_queue_filter(
-    parser: argparse.ArgumentParser,
-    help: str = "Only the Redis connection of this queue (repeatable). Default: every connection.",
-) -> None:
-    """``-q/--queue QUEUE``, repeatable, collected in ``queues`` (None when not given)."""
-    parser.add_argument("-q", "--queue", action="append", dest="queues", metavar="QUEUE", help=help)
+class _CollectQueues(argparse.Action):
+    """QUEUE arguments and ``-q/--queue`` flags add to one list, in the order given."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        names = [values] if isinstance(values, str) else list(values or ())
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or ()), *names])
+
+
+def add_queue_arguments(parser: argparse.ArgumentParser, *, default: str) -> None:
+    """The one way commands select queues: ``QUEUE ...`` arguments, ``-q/--queue QUEUE``
+    (django-rq's spelling, repeatable), or both. They add up, in the order given, in
+    ``queues``, which is empty when neither is given; ``default`` says what happens then."""
+    parser.add_argument(
+        "queues", nargs="*", action=_CollectQueues, metavar="QUEUE", help=f"Queue names (default: {default})."
+    )
+    parser.add_argument(
+        "-q", "--queue", action=_CollectQueues, dest="queues", metavar="QUEUE",
+        help="One more queue, the same as a QUEUE argument (repeatable).",
+    )  # fmt: skip
+
+
+def required_queues(queues: list[str] | None) -> list[str]:
+    """The selected queues of a command that needs one at least: argparse's usage error otherwise."""
+    if not queues:
+        raise CommandError(
+            "the following arguments are required: QUEUE (or -q/--queue QUEUE)", returncode=ExitCode.USAGE
+        )
+    return check_queue_names(queues)
 
 
 def add_bulk_arguments(parser: argparse.ArgumentParser, *, what: str, confirm_help: str | None) -> None:

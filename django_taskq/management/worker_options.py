@@ -15,7 +15,12 @@ from rq.logutils import setup_loghandlers
 from rq.worker import Worker
 
 from django_taskq.exceptions import TaskqError
-from django_taskq.management.common import check_queue_names, check_reachable, positive_int
+from django_taskq.management.common import (
+    add_queue_arguments,
+    check_queue_names,
+    check_reachable,
+    positive_int,
+)
 from django_taskq.management.exit_codes import ExitCode
 from django_taskq.worker import WORKER_KINDS, get_worker, resolve_worker_class
 
@@ -49,17 +54,15 @@ def add_pid_argument(parser: CommandParser) -> None:
 
 def add_logging_level_argument(parser: CommandParser) -> None:
     parser.add_argument(
-        "--logging-level", type=str.upper, choices=LEVELS, default=None,
+        "-l", "--logging-level", type=str.upper, choices=LEVELS, default=None,
         help="Log level (default: INFO; WARNING with -v 0, DEBUG with -v 2 or more).",
     )  # fmt: skip
 
 
 def add_worker_arguments(parser: CommandParser, *, pool: bool = False) -> None:
     """The flags of ``rqworker``; ``pool=True`` leaves out the ones that name one process."""
-    parser.add_argument(
-        "queues", nargs="*", default=["default"], metavar="QUEUE",
-        help="Queue names, highest priority first (default: default). They must share one Redis connection.",
-    )  # fmt: skip
+    # Highest priority first; they must share one Redis connection.
+    add_queue_arguments(parser, default="default")
     parser.add_argument("--burst", action="store_true", help="Exit once the queues are empty.")
     parser.add_argument(
         "--with-scheduler", action="store_true",

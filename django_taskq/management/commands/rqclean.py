@@ -8,7 +8,12 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from django_taskq import maintenance
 from django_taskq.conf import taskq_settings
-from django_taskq.management.common import add_bulk_arguments, check_queue_names, redis_errors
+from django_taskq.management.common import (
+    add_bulk_arguments,
+    add_queue_arguments,
+    check_queue_names,
+    redis_errors,
+)
 
 
 class Command(BaseCommand):
@@ -18,7 +23,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("queues", nargs="*", metavar="QUEUE", help="Queues to clean (default: all).")
+        add_queue_arguments(parser, default="every queue of RQ_QUEUES")
         add_bulk_arguments(parser, what="Entries", confirm_help=None)
 
     def handle(self, *args: Any, queues: list[str], batch_size: int, **options: Any) -> None:

@@ -9,10 +9,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_taskq import maintenance
 from django_taskq.management.common import (
     add_bulk_arguments,
-    check_queue_names,
+    add_queue_arguments,
     confirm,
     plural,
     redis_errors,
+    required_queues,
 )
 from django_taskq.management.exit_codes import ExitCode
 
@@ -24,13 +25,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("queues", nargs="+", metavar="QUEUE", help="Queues to empty.")
+        add_queue_arguments(parser, default="none: name one at least")
         add_bulk_arguments(parser, what="Jobs", confirm_help="Do not ask for confirmation.")
 
     def handle(
         self, *args: Any, queues: list[str], interactive: bool, batch_size: int, **options: Any
     ) -> None:
-        names = check_queue_names(queues)
+        names = required_queues(queues)
         if interactive and not confirm(f"This deletes every queued job of {', '.join(names)}."):
             raise CommandError("Cancelled: nothing was deleted.", returncode=ExitCode.ERROR)
         with redis_errors(names):

@@ -44,7 +44,9 @@ class Command(BaseCommand):
             "--kwargs-json", metavar="JSON", help="Keyword arguments as a JSON object, e.g. '{\"x\": 1}'."
         )
         parser.add_argument(
-            "--timeout", help="Job timeout: seconds, or digits and a unit (30s, 10m, 2h, 1d); -1 for none."
+            "-t",
+            "--timeout",
+            help="Job timeout: seconds, or digits and a unit (30s, 10m, 2h, 1d); -1 for none.",
         )
         parser.add_argument("--result-ttl", type=int, metavar="SECONDS", help="Keep the result this long.")
         parser.add_argument(

@@ -9,11 +9,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_taskq import maintenance
 from django_taskq.management.common import (
     add_bulk_arguments,
-    check_queue_names,
+    add_queue_arguments,
     confirm,
     plural,
     positive_int,
     redis_errors,
+    required_queues,
 )
 from django_taskq.management.exit_codes import ExitCode
 from django_taskq.queues import get_queue
@@ -26,7 +27,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("queues", nargs="+", metavar="QUEUE", help="Queues whose failed jobs to handle.")
+        add_queue_arguments(parser, default="none: name one at least")
         action = parser.add_mutually_exclusive_group()
         action.add_argument("--requeue", action="store_true", help="Put the failed jobs back on their queue.")
         action.add_argument("--delete", action="store_true", help="Delete the failed jobs and their data.")
@@ -53,7 +54,7 @@ class Command(BaseCommand):
         batch_size: int,
         **options: Any,
     ) -> None:
-        names = check_queue_names(queues)
+        names = required_queues(queues)
         if at_front and not requeue:
             raise CommandError("--at-front only goes with --requeue.", returncode=ExitCode.ERROR)
         if delete and interactive and not confirm(f"This deletes every failed job of {', '.join(names)}."):

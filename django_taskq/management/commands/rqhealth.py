@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_taskq.conf import taskq_settings
 from django_taskq.health import coverage
 from django_taskq.management.common import (
+    add_queue_arguments,
     check_queue_names,
     plural,
     positive_number,
@@ -26,7 +27,7 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []  # a probe must be quick and only judge the workers
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("queues", nargs="*", metavar="QUEUE", help="Queues that must be served.")
+        add_queue_arguments(parser, default="every queue that is not ASYNC=False")
         parser.add_argument(
             "--max-heartbeat-age",
             type=positive_number,

@@ -1,4 +1,4 @@
-"""Run RQ's scheduler on its own: ``./manage.py rqscheduler [QUEUE ...] --interval 1``."""
+"""Run RQ's scheduler on its own: ``./manage.py rqscheduler [QUEUE ...] [-i SECONDS]``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from django_taskq.management.common import check_queue_names, check_reachable, positive_number
+from django_taskq.management.common import (
+    add_queue_arguments,
+    check_queue_names,
+    check_reachable,
+    positive_number,
+)
 from django_taskq.management.worker_options import (
     PidFile,
     add_logging_level_argument,
@@ -26,9 +31,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("queues", nargs="*", metavar="QUEUE", help="Queue names (default: every queue).")
+        add_queue_arguments(parser, default="every queue of RQ_QUEUES")
         parser.add_argument(
-            "--interval", type=positive_number, default=1.0,
+            "-i", "--interval", type=positive_number, default=1.0,
             help="Seconds between two looks at the scheduled jobs (default 1).",
         )  # fmt: skip
         parser.add_argument(
@@ -41,8 +46,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, queues: list[str], interval: float, maintenance_interval: float,
                pid: str | None, logging_level: str | None, verbosity: int,
                **options: Any) -> None:  # fmt: skip
-        check_queue_names(queues)
-        runner = SchedulerRunner(queues, interval=interval, maintenance_interval=maintenance_interval)
+        selected = check_queue_names(queues)
+        runner = SchedulerRunner(selected, interval=interval, maintenance_interval=maintenance_interval)
         check_reachable([queue.name for queue in runner.queues])
         setup_logging(_level(logging_level, verbosity))
         names = ", ".join(queue.name for queue in runner.queues)

@@ -1,4 +1,4 @@
-"""Queue statistics: ``./manage.py rqstats [--json | --yaml] [--interval N] [-q QUEUE ...]``."""
+"""Queue statistics: ``./manage.py rqstats [QUEUE ...] [-j | -y] [-i SECONDS]``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_taskq.management.common import (
-    add_queue_filter,
+    add_queue_arguments,
     check_queue_names,
     plural,
     positive_number,
@@ -40,13 +40,16 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        add_queue_filter(parser, "Only this queue (repeatable). Default: every queue of RQ_QUEUES.")
+        add_queue_arguments(parser, default="every queue of RQ_QUEUES")
         output = parser.add_mutually_exclusive_group()
-        output.add_argument("--json", action="store_true", help="Print JSON (schema in docs/commands.rst).")
         output.add_argument(
-            "--yaml", action="store_true", help="Print YAML, the same data as --json (PyYAML)."
+            "-j", "--json", action="store_true", help="Print JSON (schema in docs/api-stats.rst)."
+        )
+        output.add_argument(
+            "-y", "--yaml", action="store_true", help="Print YAML, the same data as --json (PyYAML)."
         )
         parser.add_argument(
+            "-i",
             "--interval",
             type=positive_number,
             metavar="SECONDS",

@@ -1,4 +1,4 @@
-"""Suspend the workers: ``./manage.py rqsuspend [--duration SECONDS] [-q QUEUE ...]``."""
+"""Suspend the workers: ``./manage.py rqsuspend [QUEUE ...] [-d SECONDS]``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from rq.suspension import suspend
 
 from django_taskq.connections import connection_groups
-from django_taskq.management.common import add_queue_filter, check_queue_names, positive_int, redis_errors
+from django_taskq.management.common import add_queue_arguments, check_queue_names, positive_int, redis_errors
 
 
 class Command(BaseCommand):
@@ -19,8 +19,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        add_queue_filter(parser)
+        add_queue_arguments(parser, default="every connection of RQ_QUEUES")
         parser.add_argument(
+            "-d",
             "--duration",
             type=positive_int,
             metavar="SECONDS",
