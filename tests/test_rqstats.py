@@ -63,7 +63,11 @@ def test_json_is_the_stats_schema(some_jobs: None) -> None:
     assert 85 <= by_name["default"]["oldest_queued_age"] < 600
     assert by_name["low"]["oldest_queued_age"] is None
     assert list(by_name["default"]) == [
-        "name", "queued", "started", "deferred", "finished", "failed", "scheduled", "canceled", "workers",
+        # django-rq 4.2's keys, in its order
+        "name", "jobs", "oldest_job_timestamp", "index", "connection_kwargs", "scheduler_pid", "workers",
+        "finished_jobs", "started_jobs", "deferred_jobs", "failed_jobs", "scheduled_jobs",
+        # ours
+        "queued", "started", "deferred", "finished", "failed", "scheduled", "canceled",
         "oldest_queued_age", "connection",
     ]  # fmt: skip
     assert [conn["queues"] for conn in data["connections"]] == [
@@ -231,3 +235,125 @@ def test_one_round_trip_per_connection_and_no_clean_up(
     # Reading the numbers did not clean the registry: the expired entry is still counted.
     assert redis_client.zscore(default.finished_job_registry.key, expired) is not None
     assert data["queues"][0]["finished"] == 2
+
+
+# --- django-rq's keys and flags ------------------------------------------------------------------
+
+
+def test_django_rq_keys_have_django_rq_meaning(some_jobs: None, redis_client: redis.Redis) -> None:
+    default = get_queue("default")
+    # One finished and one failed entry past their expiry: RQ's len(registry) (what django-rq
+    # shows) cleans them up first, so they are not counted there; ours counts them until then.
+    for state in ("finished", "failed"):
+        registry = getattr(default, f"{state}_job_registry")
+        redis_client.zadd(registry.key, {make_jobs(default, 1, status=state)[0]: time.time() - 60})
+
+    data = json.loads(call("rqstats", "-j"))
+    by_name = {queue["name"]: queue for queue in data["queues"]}
+    queue = by_name["default"]
+
+    assert (queue["finished"], queue["failed"]) == (2, 3)  # ours: every entry still there
+    assert queue["jobs"] == queue["queued"] == default.count == 3
+    assert queue["deferred_jobs"] == len(default.deferred_job_registry)
+    assert queue["scheduled_jobs"] == len(default.scheduled_job_registry)
+    assert by_name["high"]["scheduled_jobs"] == 1
+    assert queue["workers"] == 0
+    # len() runs RQ's clean-up: compared after the command, which did not clean anything.
+    assert (queue["finished_jobs"], queue["failed_jobs"]) == (1, 2)
+    assert queue["finished_jobs"] == len(default.finished_job_registry)
+    assert queue["failed_jobs"] == len(default.failed_job_registry)
+    assert queue["started_jobs"] == len(default.started_job_registry) == 0
+    assert [q["index"] for q in data["queues"]] == [0, 1, 2, 3, 4]
+    port = int(str(redis_client.connection_pool.connection_kwargs["port"]))
+    assert queue["connection_kwargs"] == {"host": "127.0.0.1", "port": port, "db": 0}
+    assert by_name["other-db"]["connection_kwargs"] == {"host": "127.0.0.1", "port": port, "db": 1}
+    assert queue["scheduler_pid"] is None
+    assert by_name["low"]["oldest_job_timestamp"] == "-"
+
+
+def test_index_is_django_rq_s_sorted_position() -> None:
+    from django.conf import settings
+
+    queues = {"zeta": {"URL": settings.REDIS_URL}, "alpha": {"URL": settings.REDIS_URL}}
+    with override_settings(RQ_QUEUES=queues):
+        data = json.loads(call("rqstats", "--json"))
+    # The list keeps the settings order; the index is the one of django-rq's URLs (sorted names).
+    assert [(queue["name"], queue["index"]) for queue in data["queues"]] == [("zeta", 1), ("alpha", 0)]
+
+
+def test_oldest_job_timestamp_is_local_time(some_jobs: None, redis_client: redis.Redis) -> None:
+    first = get_queue("default").get_job_ids(0, 1)[0]
+    redis_client.hset(f"rq:job:{first}", "enqueued_at", "2030-01-02T03:04:05.000006Z")
+    with override_settings(TIME_ZONE="Asia/Kolkata"):  # UTC+05:30 all year
+        data = json.loads(call("rqstats", "-j", "default"))
+    assert data["queues"][0]["oldest_job_timestamp"] == "2030-01-02, 08:34:05"
+
+
+def test_scheduler_pid_is_the_lock_holder_s() -> None:
+    import os
+
+    from rq.scheduler import RQScheduler
+
+    default = get_queue("default")
+    scheduler = RQScheduler(["default"], connection=default.connection)
+    assert scheduler.acquire_locks() == {"default"}
+    scheduler.register_birth()
+    try:
+        data = json.loads(call("rqstats", "-j", "default", "high"))
+        assert default.scheduler_pid == os.getpid()  # RQ's own reading
+    finally:
+        scheduler.release_locks()
+    assert [queue["scheduler_pid"] for queue in data["queues"]] == [os.getpid(), None]
+
+
+def test_connection_kwargs_never_show_a_user_or_password() -> None:
+    from django_taskq.connections import build_client
+    from django_taskq.stats import CONNECTION_KWARGS, connection_kwargs
+
+    def shown(client: redis.Redis) -> dict[str, object]:
+        kwargs = connection_kwargs(client)
+        assert set(kwargs) <= set(CONNECTION_KWARGS)  # django-rq's allowlist: no username, password
+        assert "u-name" not in str(kwargs) and "pw-" not in str(kwargs)
+        return {key: kwargs.get(key) for key in ("host", "port", "db", "path")}
+
+    client = redis.Redis(
+        host="h.example", port=6390, db=2, username="u-name", password="pw-1", socket_timeout=3
+    )
+    assert shown(client) == {"host": "h.example", "port": 6390, "db": 2, "path": None}
+    assert connection_kwargs(client)["socket_timeout"] == 3
+    url = redis.Redis.from_url("redis://u-name:pw-1@h.example:6391/4")
+    assert shown(url) == {"host": "h.example", "port": 6391, "db": 4, "path": None}
+    socket = redis.Redis(unix_socket_path="/tmp/r.sock", password="pw-1")
+    assert shown(socket) == {"host": None, "port": None, "db": 0, "path": "/tmp/r.sock"}
+    sentinel = build_client(
+        {"SENTINELS": [("s1.example", 26379), ("s2.example", 26380)], "MASTER_NAME": "mymaster",
+         "DB": 1, "PASSWORD": "pw-1", "SENTINEL_KWARGS": {"password": "pw-2"}}
+    )  # fmt: skip
+    kwargs = connection_kwargs(sentinel)
+    assert "pw-" not in str(kwargs)
+    assert {key: kwargs[key] for key in ("host", "port", "db", "service_name", "sentinels")} == {
+        "host": "s1.example",
+        "port": 26379,
+        "db": 1,
+        "service_name": "mymaster",
+        "sentinels": [["s1.example", 26379], ["s2.example", 26380]],
+    }
+
+
+def test_yaml_has_no_aliases_for_shared_connections(some_jobs: None) -> None:
+    text = call("rqstats", "-y")
+    assert "&id" not in text and "*id" not in text
+    assert yaml.safe_load(text)["queues"][1]["connection_kwargs"]["db"] == 0
+
+
+def test_django_rq_short_flags_and_queue_spellings(some_jobs: None) -> None:
+    assert _without_clock(json.loads(call("rqstats", "-j"))) == _without_clock(
+        json.loads(call("rqstats", "--json"))
+    )
+    assert _without_clock(yaml.safe_load(call("rqstats", "-y"))) == _without_clock(
+        json.loads(call("rqstats", "--json"))
+    )
+    # Positional QUEUE arguments and -q/--queue add up, in any mix.
+    for argv in (["high", "other-db"], ["-q", "high", "--queue", "other-db"], ["high", "-q", "other-db"]):
+        data = json.loads(call("rqstats", "-j", *argv))
+        assert [queue["name"] for queue in data["queues"]] == ["high", "other-db"], argv
