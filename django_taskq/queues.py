@@ -126,6 +126,10 @@ class DjangoQueue(Queue):
             super().schedule_job(job, pending.scheduled_for, pipeline=pipeline, **pending.options)
         elif pipe is None:
             super().enqueue_job(job, at_front=pending.at_front, **pending.options)
+        elif isinstance(pipe, Pipeline) and jobs.enqueue_wrapped():
+            # A monitoring tool wraps RQ's enqueue (trace headers into the meta): RQ's own code
+            # writes the job, on the shared pipeline, so that the wrapper sees it.
+            super().enqueue_job(job, pipeline=pipe, at_front=pending.at_front)
         else:
             jobs.prepare_for_queue(self, job)
             if isinstance(pipe, Pipeline):

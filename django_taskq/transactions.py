@@ -14,6 +14,8 @@ from django.core.signals import got_request_exception, request_finished, request
 from django.db import connections, transaction
 from django.dispatch import receiver
 
+from .rq_compat.jobs import enqueue_wrapped
+
 if TYPE_CHECKING:
     from rq.job import Job
 
@@ -173,13 +175,18 @@ def write(pendings: Iterable[PendingJob]) -> None:
             by_connection.setdefault(id(pending.queue.connection), []).append(pending)
         else:
             one_by_one.append(pending)
+    # A wrapped rq.Queue.enqueue_job (sentry-sdk, OpenTelemetry) sees each job written through
+    # it on the batch's pipeline (a MULTI, as RQ's own enqueue_job makes it): still one round trip.
+    wrapped = enqueue_wrapped()
     try:
         for batch in by_connection.values():
             connection = batch[0].queue.connection
-            if len(batch) == 1 and batch[0].scheduled_for is None:
+            if len(batch) == 1 and batch[0].scheduled_for is None and not wrapped:
                 batch[0].queue.write_pending(batch[0], connection)  # one command, no pipeline
                 continue
             pipe = connection.pipeline()
+            if wrapped:
+                pipe.multi()
             for pending in batch:
                 pending.queue.write_pending(pending, pipe)
             for queue in {pending.queue.key: pending.queue for pending in batch}.values():

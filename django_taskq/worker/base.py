@@ -21,6 +21,7 @@ from .. import counters
 from ..backoff import MAX_BACKOFF, Backoff
 from ..conf import taskq_settings
 from ..connections import client_location
+from ..log import job_context
 from ..rq_compat.worker import PrivateHooks, fail_job, has_callbacks, maintenance_done_now
 from .db import close_unusable_db_connections, in_transaction
 from .process import ending_with_its_worker
@@ -92,7 +93,8 @@ class DjangoWorkerMixin(PrivateHooks):
         callers = in_transaction()
         close_unusable_db_connections(keep=callers)
         try:
-            return super().perform_job(job, queue, *args, **kwargs)
+            with job_context(job):
+                return super().perform_job(job, queue, *args, **kwargs)
         finally:
             close_unusable_db_connections(keep=callers)
 

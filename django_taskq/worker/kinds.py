@@ -15,6 +15,7 @@ from ..conf import taskq_settings
 from ..queues import get_queues
 from .base import DjangoWorkerMixin
 from .db import close_db_connections_before_fork, forget_inherited_db_connections
+from .process import flush_telemetry
 
 # Short names for ``--worker-class`` and RQ["WORKER_CLASS"]; dotted paths work as well.
 WORKER_KINDS: dict[str, str] = {
@@ -37,6 +38,13 @@ class DjangoWorker(DjangoWorkerMixin, Worker):
     def main_work_horse(self, job: Job, queue: Queue) -> None:
         forget_inherited_db_connections()
         super().main_work_horse(job, queue)
+
+    def perform_job(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> bool:
+        try:
+            return super().perform_job(job, queue, *args, **kwargs)
+        finally:
+            if self.is_horse:  # RQ ends the horse with os._exit, which skips the SDKs' flush
+                flush_telemetry()
 
 
 class DjangoSimpleWorker(DjangoWorkerMixin, SimpleWorker):

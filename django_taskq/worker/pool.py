@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from ..backoff import Backoff
 from .db import close_db_connections_before_fork, forget_inherited_db_connections
-from .process import die_with_parent, restore_stop_signals, stop_signals_held
+from .process import die_with_parent, flush_telemetry, restore_stop_signals, stop_signals_held
 
 logger = logging.getLogger("django_taskq.pool")
 
@@ -45,6 +45,7 @@ class ForkedMember:
     def __init__(self, target: Callable[[], int]) -> None:
         self.returncode: int | None = None
         close_db_connections_before_fork()
+        flush_telemetry()
         sys.stdout.flush()
         sys.stderr.flush()
         pool_pid = os.getpid()
@@ -61,6 +62,7 @@ class ForkedMember:
             except BaseException:
                 traceback.print_exc()
             finally:
+                flush_telemetry()  # os._exit skips the SDKs' exit-time flush
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)

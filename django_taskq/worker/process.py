@@ -1,4 +1,5 @@
-"""Fork hygiene for every process django-taskq forks: no orphans, no lost stop signals."""
+"""Fork hygiene for every process django-taskq forks: no orphans, no lost stop signals, no
+monitoring events lost when a forked process ends."""
 
 from __future__ import annotations
 
@@ -14,6 +15,29 @@ from typing import Any
 from rq.scheduler import RQScheduler
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+TELEMETRY_FLUSH_TIMEOUT = 5.0  # seconds each monitoring SDK may take to deliver what it holds
+
+
+def flush_telemetry() -> None:
+    """Deliver what the monitoring SDKs hold in memory (sentry-sdk's events, OpenTelemetry's
+    spans), waiting at most ``TELEMETRY_FLUSH_TIMEOUT`` for each.
+
+    Called before a forked process ends with ``os._exit``, which skips the SDKs' own exit-time
+    flush, and before a fork, so that a child never inherits (and sends again) events its
+    parent had not sent yet. Only SDKs that this process imported and set up are touched; a
+    failing SDK never stops the caller.
+    """
+    sentry_sdk = sys.modules.get("sentry_sdk")
+    if sentry_sdk is not None:
+        with contextlib.suppress(Exception):
+            if sentry_sdk.is_initialized():
+                sentry_sdk.flush(timeout=TELEMETRY_FLUSH_TIMEOUT)
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is not None:
+        with contextlib.suppress(Exception):
+            force_flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+            if force_flush is not None:  # the SDK's provider (the API's default has none)
+                force_flush(int(TELEMETRY_FLUSH_TIMEOUT * 1000))
 
 
 def die_with_parent(parent_pid: int) -> None:

@@ -26,7 +26,7 @@ from ..connections import client_location
 from ..rq_compat.worker import fail_job, load_execution, mark_stopped_by_request, run_stopped_callback
 from .base import REDIS_ERRORS, DjangoWorkerMixin
 from .db import close_db_connections_before_fork, forget_inherited_db_connections
-from .process import die_with_parent, restore_stop_signals, stop_signals_held
+from .process import die_with_parent, flush_telemetry, restore_stop_signals, stop_signals_held
 
 logger = logging.getLogger("django_taskq.worker")
 
@@ -137,6 +137,7 @@ class Supervisor:
         """Fork a work process, watch it until it exits; its exit code (or -signal)."""
         read_fd, write_fd = os.pipe()
         close_db_connections_before_fork()
+        flush_telemetry()
         supervisor_pid = os.getpid()
         with stop_signals_held():
             pid = os.fork()
@@ -163,6 +164,7 @@ class Supervisor:
                     logger.exception("Work process failed")
                     code = 1
             finally:
+                flush_telemetry()  # os._exit skips the SDKs' exit-time flush
                 os._exit(code)
         os.close(write_fd)
         try:

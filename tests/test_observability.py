@@ -1,0 +1,200 @@
+"""What monitoring tools see: sentry-sdk's RqIntegration on every enqueue path and in every
+worker kind (a real sentry-sdk, delivering to a local envelope receiver), job-aware logs, and
+the rq_compat contract that lets an APM's wrapper of ``rq.Queue.enqueue_job`` see our writes.
+
+The sentry tests run the enqueuing side and the worker as subprocesses with
+``tests.sentry_settings``: sentry-sdk patches RQ's classes for good, never in pytest's process.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import transaction
+from rq.job import Job
+from rq.queue import Queue
+
+from django_taskq import enqueue, get_queue
+from django_taskq.rq_compat import jobs
+from tests.command_helpers import ROOT, subprocess_env, wait_for
+from tests.observability_helpers import EnvelopeReceiver, error_tags, fail, fail_later, failing_task
+from tests.worker_helpers import output, run, running, stop
+
+SETTINGS = "tests.sentry_settings"
+ALL_DATABASES = pytest.mark.django_db(transaction=True)
+
+
+# --- the rq_compat contract: a wrapped enqueue_job sees every job ------------------------------
+
+
+def test_the_installed_rq_defines_the_write_hooks_in_rq_queue() -> None:
+    for name in jobs.WRITE_HOOKS:
+        assert name in vars(Queue), (
+            f"rq.queue.Queue.{name} is gone; update rq_compat.jobs.WRITE_HOOKS (the methods "
+            "monitoring tools wrap to see enqueued jobs)"
+        )
+    assert not jobs.enqueue_wrapped(), "rq.queue.Queue's enqueue methods are no longer defined in rq.queue"
+
+
+@pytest.fixture(params=jobs.WRITE_HOOKS)
+def wrapped_hook(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Wrap one of RQ's enqueue methods as sentry-sdk (enqueue_job) or OpenTelemetry
+    (_enqueue_job) do: the wrapper stamps the job's meta and records its id."""
+    seen: list[str] = []
+    original = vars(Queue)[request.param]
+
+    @functools.wraps(original)
+    def wrapper(self: Queue, job: Job, *args: Any, **kwargs: Any) -> Any:
+        job.meta["traced"] = "yes"
+        seen.append(job.id)
+        return original(self, job, *args, **kwargs)
+
+    monkeypatch.setattr(Queue, request.param, wrapper)
+    assert jobs.enqueue_wrapped()
+    return seen
+
+
+@ALL_DATABASES
+def test_a_wrapped_enqueue_sees_every_enqueue_path(wrapped_hook: list[str]) -> None:
+    queue = get_queue()
+    immediate = enqueue(fail, "immediate")
+    with transaction.atomic():
+        at_commit = fail_later.delay("commit")
+        second = fail_later.delay("commit 2")
+    many = queue.enqueue_many([Queue.prepare_data(fail, ("many",))])[0]
+    task_job_id = failing_task.enqueue("task").id
+    written = [immediate.id, at_commit.id, second.id, many.id, task_job_id]
+    assert sorted(wrapped_hook) == sorted(written), (
+        "rq.Queue.enqueue_job no longer calls Queue._enqueue_job for a job without dependencies; "
+        "update rq_compat.jobs.WRITE_HOOKS"
+    )
+    assert queue.job_ids == written
+    for job_id in written:
+        assert Job.fetch(job_id, connection=queue.connection).meta["traced"] == "yes"
+
+
+@ALL_DATABASES
+def test_a_wrapped_enqueue_keeps_one_round_trip_per_commit(
+    wrapped_hook: list[str], redis_client: Any
+) -> None:
+    redis_client.config_resetstat()
+    with transaction.atomic():
+        for tag in "abc":
+            fail_later.delay(tag)
+    stats = redis_client.info("commandstats")
+    assert stats["cmdstat_exec"]["calls"] == 1
+    assert stats["cmdstat_multi"]["calls"] == 1
+    assert len(get_queue()) == 3
+
+
+# --- sentry-sdk in every worker kind --------------------------------------------------------
+
+
+def enqueue_in_subprocess(receiver: EnvelopeReceiver, *paths: str) -> str:
+    """Enqueue a failing job per path inside one Sentry transaction; its trace id."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.observability_helpers", "enqueue", *paths],
+        env=subprocess_env(DJANGO_SETTINGS_MODULE=SETTINGS, TASKQ_TEST_SENTRY_DSN=receiver.dsn),
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def job_events(
+    receiver: EnvelopeReceiver, tags: list[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The error events of our failing jobs, and the transactions of the jobs."""
+    errors = [event for event in receiver.events("event") if set(error_tags(event)) & set(tags)]
+    transactions = [
+        event
+        for event in receiver.events("transaction")
+        if event.get("contexts", {}).get("trace", {}).get("op") == "queue.task.rq"
+    ]
+    return errors, transactions
+
+
+def assert_traced(receiver: EnvelopeReceiver, trace_id: str, tags: list[str]) -> None:
+    errors, transactions = job_events(receiver, tags)
+    assert sorted(tag for event in errors for tag in error_tags(event)) == sorted(tags), (
+        errors
+    )  # no duplicates
+    for event in errors:
+        assert event["contexts"]["trace"]["trace_id"] == trace_id, (error_tags(event), event["contexts"])
+    assert len(transactions) == len(tags), transactions
+    assert {event["contexts"]["trace"]["trace_id"] for event in transactions} == {trace_id}
+
+
+WORKER_KINDS = {
+    "prefork": ("rqworker", "--burst"),
+    "fork": ("rqworker", "--burst", "--worker-class", "fork"),
+    "simple": ("rqworker", "--burst", "--worker-class", "simple"),
+    "pool": ("rqworker-pool", "--burst", "--num-workers", "2"),
+}
+
+
+@pytest.mark.parametrize("kind", list(WORKER_KINDS))
+def test_a_failing_jobs_event_carries_the_enqueuing_trace(kind: str, processes: None) -> None:
+    with EnvelopeReceiver().running() as receiver:
+        trace_id = enqueue_in_subprocess(receiver, "immediate")
+        result = run(*WORKER_KINDS[kind], settings=SETTINGS, TASKQ_TEST_SENTRY_DSN=receiver.dsn)
+        assert result.returncode == 0, result.stderr
+        assert_traced(receiver, trace_id, ["immediate"])
+
+
+def test_every_enqueue_path_carries_the_trace(processes: None) -> None:
+    paths = ["immediate", "commit", "many", "task"]
+    with EnvelopeReceiver().running() as receiver:
+        trace_id = enqueue_in_subprocess(receiver, *paths)
+        result = run("rqworker", "--burst", settings=SETTINGS, TASKQ_TEST_SENTRY_DSN=receiver.dsn)
+        assert result.returncode == 0, result.stderr
+        assert_traced(receiver, trace_id, paths)
+
+
+@pytest.mark.parametrize("kind", ["prefork", "pool"])
+def test_a_slow_sentry_still_gets_the_events_of_a_burst(kind: str, processes: None) -> None:
+    with EnvelopeReceiver(delay=1.0).running() as receiver:
+        trace_id = enqueue_in_subprocess(receiver, "immediate")
+        result = run(*WORKER_KINDS[kind], settings=SETTINGS, TASKQ_TEST_SENTRY_DSN=receiver.dsn)
+        assert result.returncode == 0, result.stderr
+        assert_traced(receiver, trace_id, ["immediate"])
+
+
+@pytest.mark.parametrize("command", ["rqworker", "rqworker-pool"])
+def test_sigterm_right_after_a_job_loses_no_event(command: str, processes: None) -> None:
+    with EnvelopeReceiver(delay=1.0).running() as receiver:
+        trace_id = enqueue_in_subprocess(receiver, "immediate")
+        with running(command, settings=SETTINGS, TASKQ_TEST_SENTRY_DSN=receiver.dsn) as worker:
+            registry = get_queue().failed_job_registry
+            wait_for(lambda: registry.count == 1, timeout=60, what="the job to fail")
+            assert stop(worker) == 0, output(worker)
+        assert_traced(receiver, trace_id, ["immediate"])
+
+
+# --- logs that name their job ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["prefork", "fork"])
+def test_every_record_of_a_job_names_it_in_json(kind: str, processes: None) -> None:
+    job = enqueue(fail, "logged")
+    result = run(
+        "rqworker", "--burst", "--worker-class", kind, settings=SETTINGS, TASKQ_TEST_LOG_FORMAT="json"
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    ours = [record for record in records if record["logger"] == "tests.observability"]
+    assert [record["message"] for record in ours] == ["failing on purpose: logged"]
+    assert ours[0]["job_id"] == job.id
+    assert ours[0]["job_queue"] == "default"
+    assert ours[0]["job_func"] == "tests.observability_helpers.fail"
+    assert ours[0]["level"] == "INFO"
+    failure = [record for record in records if "exception raised while executing" in record["message"]]
+    assert failure and failure[0]["job_id"] == job.id  # the worker's record of the job's outcome too
+    outside = [record for record in records if record["message"].endswith("done, quitting")]
+    assert outside and outside[0]["job_id"] is None
