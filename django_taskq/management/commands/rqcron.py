@@ -1,4 +1,8 @@
-"""Run the periodic jobs of RQ_CRON: ``./manage.py rqcron`` (safe to run in several processes)."""
+"""Run the periodic jobs of RQ_CRON: ``./manage.py rqcron`` (safe to run in several processes).
+
+``./manage.py rqcron cron_config.py`` (django-rq's form) runs the jobs a cron config module
+registers with ``rq.cron.register()`` instead (see ``management/cron_config.py``).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,22 @@ from typing import Any
 
 import redis
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
-from django_taskq.cron import DEFAULT_TICK, CronConfigError, CronRunner, cron_runners, cron_status
+from django_taskq.cron import (
+    DEFAULT_TICK,
+    CronConfigError,
+    CronEntry,
+    CronEntryStatus,
+    CronRunner,
+    ScheduleStatus,
+    cron_runners,
+    cron_status,
+    schedule_status,
+)
 from django_taskq.exceptions import TaskqError
 from django_taskq.management.common import check_reachable, positive_number, redis_errors
+from django_taskq.management.cron_config import load_config
 from django_taskq.management.exit_codes import ExitCode
 from django_taskq.management.worker_options import add_logging_level_argument
 from django_taskq.management.worker_options import logging_level as logging_level_for
@@ -22,10 +38,18 @@ from django_taskq.management.worker_options import logging_level as logging_leve
 class Command(BaseCommand):
     help = (
         "Enqueue the periodic jobs of RQ_CRON when they are due. Several rqcron processes may run "
-        "at once: each slot is enqueued exactly once."
+        "at once: each slot is enqueued exactly once. Given a cron config module (django-rq's "
+        "form), run the jobs it registers with rq.cron.register() instead."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "config",
+            nargs="?",
+            metavar="CONFIG",
+            help="A cron config module, as a file (cron_config.py) or a dotted path (myapp.cron), whose "
+            "rq.cron.register() calls declare the jobs (default: the RQ_CRON setting).",
+        )
         parser.add_argument(
             "--interval",
             type=positive_number,
@@ -46,18 +70,24 @@ class Command(BaseCommand):
         )
         add_logging_level_argument(parser)
 
-    def handle(self, *args: Any, interval: float, once: bool, list_entries: bool, name: str | None,
-               logging_level: str | None, verbosity: int, **options: Any) -> None:  # fmt: skip
+    def handle(self, *args: Any, config: str | None, interval: float, once: bool, list_entries: bool,
+               name: str | None, logging_level: str | None, verbosity: int,
+               **options: Any) -> None:  # fmt: skip
+        try:
+            entries = load_config(config) if config is not None else None
+        except CronConfigError as exc:
+            raise CommandError(str(exc), returncode=ExitCode.ERROR) from exc
         if list_entries:
-            self._list()
+            self._list(entries)
             return
         self._setup_logging(logging_level_for(logging_level, verbosity))
         try:
-            runner = CronRunner(interval=interval, name=name)
+            runner = CronRunner(entries, interval=interval, name=name)
         except (CronConfigError, TaskqError) as exc:
             raise CommandError(str(exc), returncode=ExitCode.ERROR) from exc
         if not runner.entries:
-            self.stdout.write(self.style.WARNING("RQ_CRON is empty: nothing to run."))
+            source = "RQ_CRON is empty" if config is None else f"{config} registers no job"
+            self.stdout.write(self.style.WARNING(f"{source}: nothing to run."))
             return
         queue_names = sorted({entry.queue for entry in runner.entries})
         if once:
@@ -84,15 +114,22 @@ class Command(BaseCommand):
 
         return stop
 
-    def _list(self) -> None:
+    def _list(self, entries: list[CronEntry] | None) -> None:
         now = datetime.now(timezone.utc)
         try:
             runners = cron_runners(now=now)
         except (redis.RedisError, OSError, TaskqError):
             runners = []
         self.stdout.write(f"Cron runners alive: {', '.join(runners) or 'none'}")
-        for status in cron_status(now=now):
-            self.stdout.write(self.style.MIGRATE_HEADING(status.name))
+        try:
+            schedules: list[CronEntryStatus] = list(schedule_status(now=now))
+        except DatabaseError:  # no Schedule table (migrations not applied): RQ_CRON only
+            schedules = []
+        for status in [*cron_status(entries, now=now), *schedules]:
+            heading = status.name
+            if isinstance(status, ScheduleStatus):
+                heading += f" (Schedule row {status.pk}{'' if status.enabled else ', disabled'})"
+            self.stdout.write(self.style.MIGRATE_HEADING(heading))
             self.stdout.write(f"  func      {status.func} on queue {status.queue}")
             self.stdout.write(f"  schedule  {status.schedule} ({status.timezone})")
             if status.error:
