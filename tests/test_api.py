@@ -117,6 +117,36 @@ def test_tokens(settings: Any, endpoint: str, configured: str | None, header: st
         assert TOKEN.encode() not in response.content
 
 
+@pytest.mark.parametrize(
+    ("path", "configured", "status"),
+    [
+        (f"stats.json/{TOKEN}/", TOKEN, 200),  # django-rq's URL form
+        (f"stats.json/{TOKEN}", TOKEN, 200),
+        ("stats.json/nope/", TOKEN, 401),
+        (f"stats.json/{TOKEN[:-1]}/", TOKEN, 401),
+        (f"stats.json/{TOKEN}/", None, 401),  # no RQ_API_TOKEN: token auth is off
+    ],
+)
+def test_token_in_django_rqs_url(settings: Any, path: str, configured: str | None, status: int) -> None:
+    settings.RQ_API_TOKEN = configured
+    response = Client().get(f"/taskq/{path}")
+    assert response.status_code == status
+    if status == 200:
+        assert [queue["name"] for queue in response.json()["queues"]] == list(settings.RQ_QUEUES)
+    else:
+        assert response["WWW-Authenticate"] == 'Bearer realm="django-taskq", error="invalid_token"'
+        assert TOKEN.encode() not in response.content
+
+
+def test_a_token_in_the_url_is_judged_alone(settings: Any, django_user_model: Any) -> None:
+    settings.RQ_API_TOKEN = TOKEN
+    viewer = session_client(django_user_model, "viewer")
+    assert viewer.get("/taskq/stats.json/").status_code == 200  # django-rq's trailing slash
+    assert viewer.get("/taskq/stats.json/nope/").status_code == 401
+    # The header, when sent, is the one judged.
+    assert Client().get(f"/taskq/stats.json/{TOKEN}/", HTTP_AUTHORIZATION="Bearer nope").status_code == 401
+
+
 def test_wrong_token_error_is_named(settings: Any) -> None:
     settings.RQ_API_TOKEN = TOKEN
     response = Client().get(reverse("django_taskq:stats_json"), HTTP_AUTHORIZATION="Bearer nope")

@@ -5,7 +5,8 @@ Both answer GET only (405 otherwise) to either
 - a staff session whose user may see the dashboard (``django_taskq.view_queues`` or
   ``django_taskq.manage_queues``, as for the pages), or
 - ``Authorization: Bearer <RQ_API_TOKEN>`` (compared in constant time; token auth is off while
-  ``RQ_API_TOKEN`` is unset).
+  ``RQ_API_TOKEN`` is unset), or for ``stats.json`` the token in django-rq's URL form
+  ``stats.json/<token>/``.
 
 A request with neither gets 401 (``WWW-Authenticate: Bearer``); a staff session without the
 permission gets 403, like the dashboard pages. A Bearer token that is sent is judged on its
@@ -43,11 +44,16 @@ def token_matches(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def authorize(request: HttpRequest) -> HttpResponse | None:
-    """None when ``request`` may read the statistics, else the 401 or 403 response to send."""
-    if request.headers.get("Authorization", "").strip():
+def authorize(request: HttpRequest, url_token: str | None = None) -> HttpResponse | None:
+    """None when ``request`` may read the statistics, else the 401 or 403 response to send.
+
+    ``url_token``: the token of django-rq's ``stats.json/<token>/`` URL, judged like a Bearer
+    token when no Authorization header is sent.
+    """
+    header = request.headers.get("Authorization", "").strip()
+    if header or url_token is not None:
         expected = taskq_settings.API_TOKEN
-        given = bearer_token(request)
+        given = bearer_token(request) if header else url_token
         if isinstance(expected, str) and given is not None and token_matches(given, expected):
             return None
         return _unauthorized(request, invalid_token=given is not None)
@@ -79,9 +85,12 @@ def _private(response: HttpResponse) -> HttpResponse:
 
 @require_GET
 @never_cache
-def stats_json(request: HttpRequest) -> HttpResponse:
-    """The same document as ``rqstats --json``: ``django_taskq.stats.gather().as_dict()``."""
-    denied = authorize(request)
+def stats_json(request: HttpRequest, token: str | None = None) -> HttpResponse:
+    """The same document as ``rqstats --json``: ``django_taskq.stats.gather().as_dict()``.
+
+    ``token``: django-rq's ``stats.json/<token>/`` (the header is better: URLs get logged).
+    """
+    denied = authorize(request, token)
     if denied is not None:
         return _private(denied)
     try:

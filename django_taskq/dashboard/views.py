@@ -218,6 +218,8 @@ def workers(request: HttpRequest) -> HttpResponse:
 def worker(request: HttpRequest, worker_name: str) -> HttpResponse:
     found = list_workers(worker_name)
     if not found:
+        if worker_name.isdigit():  # django-rq's workers/<queue index>/ (its workers of a queue)
+            return HttpResponseRedirect(url_for(request, "workers"))
         raise Http404("No such worker.")
     info = found[0]
     current = []
