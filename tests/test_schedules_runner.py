@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import redis
 from django.conf import settings
-from django.test import override_settings
+from django.contrib.auth.models import User
+from django.db import OperationalError, connections
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from rq import SimpleWorker
 from rq.job import Job
 
-from django_taskq.cron import CronEntry
+from django_taskq.cron import CronEntry, CronRunner
+from django_taskq.cron import loader as loader_module
 from django_taskq.cron.database import describe_schedule, run_now, upcoming_runs
+from django_taskq.cron.loader import ScheduleLoader
 from django_taskq.cron.rows import ScheduleEntry
 from django_taskq.models import Schedule
 from django_taskq.queues import get_queue
+from tests.command_helpers import call
 
 ADD = "tests.testapp.jobs.add"
 FAIL = "tests.testapp.jobs.fail"
@@ -213,3 +221,230 @@ def test_the_latest_slot_is_exact_through_dst_changes(zone: str, cron: str) -> N
                     moment = night + timedelta(minutes=minute)
                     expected = max(slot for slot in slots if slot is not None and slot <= moment)
                     assert entry.slot_at(moment) == expected, (type(entry).__name__, moment)
+
+
+# --- the runner with rows (in process, real Redis, both databases) -----------------------------
+
+
+def runner_for(alias: str, name: str = "r0") -> CronRunner:
+    """A runner of the rows only, looking at the table at every tick (the runners wait 2 s)."""
+    return CronRunner([], schedules=ScheduleLoader(alias, every=0), name=name)
+
+
+def make(alias: str, **fields: Any) -> Schedule:
+    values: dict[str, Any] = {"name": f"row-{uuid.uuid4().hex[:6]}", "func": ADD, "args": [1, 2]}
+    values.update(fields)
+    return Schedule.objects.using(alias).create(**values)
+
+
+@ALL
+@pytest.mark.parametrize("alias", ALIASES)
+def test_a_row_runs_each_slot_once_and_records_its_run_state(alias: str, redis_client: redis.Redis) -> None:
+    schedule = make(alias, interval=60, timeout=42, kwargs={}, queue="low")
+    runner = runner_for(alias)
+    (run,) = runner.tick(utc(2026, 1, 15, 10, 7, 30))
+    assert run.job_id == f"schedule-{schedule.pk}-20260115T100700"
+    assert runner.tick(utc(2026, 1, 15, 10, 7, 31)) == []
+    assert runner_for(alias, "r1").tick(utc(2026, 1, 15, 10, 7, 32)) == []  # another runner: claimed
+    assert queued_ids(redis_client, "low") == [run.job_id]
+    job = Job.fetch(run.job_id, connection=redis_client)
+    assert (job.func_name, job.args, job.timeout) == (ADD, (1, 2), 42)
+    assert job.meta["schedule"] == schedule.pk and job.meta["cron_slot"] == "2026-01-15T10:07:00+00:00"
+    schedule.refresh_from_db()
+    assert (schedule.run_count, schedule.last_job_id, schedule.last_status) == (1, run.job_id, "queued")
+    assert (schedule.last_run_at, schedule.next_run_at) == (utc(2026, 1, 15, 10, 7), utc(2026, 1, 15, 10, 8))
+    assert redis_client.hget(f"taskq:schedule:{schedule.pk}", "runs") == b"1"
+
+
+@ALL
+@pytest.mark.parametrize("alias", ALIASES)
+def test_edits_new_rows_disables_and_deletes_take_effect_at_the_next_look(
+    alias: str, redis_client: redis.Redis
+) -> None:
+    schedule = make(alias, interval=60)
+    runner = runner_for(alias)
+    assert [run.slot for run in runner.tick(utc(2026, 1, 15, 10, 0, 5))] == [utc(2026, 1, 15, 10)]
+    schedule.interval = 30  # as the admin does: save()
+    schedule.save()
+    assert [run.slot for run in runner.tick(utc(2026, 1, 15, 10, 0, 31))] == [utc(2026, 1, 15, 10, 0, 30)]
+    schedule.enabled = False
+    schedule.save()
+    assert runner.tick(utc(2026, 1, 15, 10, 1, 5)) == []
+    Schedule.objects.using(alias).filter(pk=schedule.pk).update(enabled=True)  # updated_at unchanged
+    assert [run.slot for run in runner.tick(utc(2026, 1, 15, 10, 1, 35))] == [utc(2026, 1, 15, 10, 1, 30)]
+    other = make(alias, cron="*/2 * * * *")
+    Schedule.objects.using(alias).filter(pk=schedule.pk).delete()
+    runs = runner.tick(utc(2026, 1, 15, 10, 2, 5))
+    assert [(run.job_id or "").split("-")[1] for run in runs] == [str(other.pk)]
+    assert len(runner.entries) == 1
+
+
+@ALL
+@pytest.mark.parametrize("alias", ALIASES)
+def test_max_runs_disables_the_row_after_exactly_that_many_runs(
+    alias: str, redis_client: redis.Redis
+) -> None:
+    schedule = make(alias, interval=10, max_runs=3)
+    runner = runner_for(alias)
+    for step in range(8):
+        runner.tick(utc(2026, 1, 15, 10) + timedelta(seconds=10 * step + 1))
+    assert len(queued_ids(redis_client)) == 3
+    schedule.refresh_from_db()
+    assert (schedule.run_count, schedule.enabled, schedule.next_run_at) == (3, False, None)
+    assert runner.entries == []
+
+
+@ALL
+@pytest.mark.parametrize("alias", ALIASES)
+def test_a_lost_run_state_write_is_repaired_and_max_runs_stays_exact(
+    alias: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A runner that dies (or loses its database) between its Redis claim and its database write."""
+    schedule = make(alias, interval=10, max_runs=2)
+    real = loader_module.record_run
+    calls: list[int] = []
+
+    def lost_once(*args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("the database went away")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(loader_module, "record_run", lost_once)
+    runner = runner_for(alias)
+    runner.tick(utc(2026, 1, 15, 10, 0, 1))
+    schedule.refresh_from_db()
+    assert schedule.run_count == 0  # the job is in Redis, the row does not know yet
+    assert "could not record the run state" in caplog.text
+    for step in range(1, 5):
+        runner.tick(utc(2026, 1, 15, 10) + timedelta(seconds=10 * step + 1))
+    assert len(queued_ids(redis_client)) == 2  # Redis's count is authoritative: two runs, not three
+    schedule.refresh_from_db()
+    assert (schedule.run_count, schedule.enabled) == (2, False)
+
+
+@ALL
+@pytest.mark.parametrize("alias", ALIASES)
+def test_the_window_and_run_at_bound_the_runs(alias: str, redis_client: redis.Redis) -> None:
+    once = make(alias, run_at=utc(2026, 1, 15, 10, 0, 30))
+    windowed = make(
+        alias, interval=10, start_at=utc(2026, 1, 15, 10, 0, 5), end_at=utc(2026, 1, 15, 10, 0, 40)
+    )
+    runner = runner_for(alias)
+    ran: list[tuple[int, datetime]] = []
+    for step in range(16):
+        for run in runner.tick(utc(2026, 1, 15, 9, 59, 56) + timedelta(seconds=5 * step)):
+            ran.append((int((run.job_id or "").split("-")[1]), run.slot))
+    assert ran == [
+        (windowed.pk, utc(2026, 1, 15, 10, 0, 5)),
+        (windowed.pk, utc(2026, 1, 15, 10, 0, 15)),
+        (windowed.pk, utc(2026, 1, 15, 10, 0, 25)),
+        (once.pk, utc(2026, 1, 15, 10, 0, 30)),
+        (windowed.pk, utc(2026, 1, 15, 10, 0, 35)),
+    ]
+    windowed.refresh_from_db()
+    once.refresh_from_db()
+    assert (windowed.next_run_at, once.next_run_at, once.run_count) == (None, None, 1)
+
+
+@ALL
+@pytest.mark.parametrize("alias", ALIASES)
+def test_racing_runner_threads_run_each_slot_of_each_row_once(alias: str, redis_client: redis.Redis) -> None:
+    rows = [make(alias, interval=10) for _ in range(4)]
+    runners = [runner_for(alias, f"r{i}") for i in range(3)]
+    instants = [utc(2026, 1, 15, 10) + timedelta(seconds=10 * n + 1) for n in range(12)]
+    barrier = threading.Barrier(len(runners))
+    claimed: list[Any] = []
+
+    def race(runner: CronRunner) -> None:
+        try:
+            for now in instants:
+                barrier.wait()
+                claimed.extend(runner.tick(now))
+        finally:
+            connections.close_all()  # this thread's database connections
+
+    threads = [threading.Thread(target=race, args=(runner,)) for runner in runners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    ids = queued_ids(redis_client)
+    assert len(ids) == len(set(ids)) == len(claimed) == len(rows) * len(instants)
+    for schedule in rows:
+        schedule.refresh_from_db()
+        assert schedule.run_count == len(instants)
+        assert schedule.last_run_at == instants[-1] - timedelta(seconds=1)
+
+
+@ALL
+@pytest.mark.parametrize("alias", ALIASES)
+def test_job_outcomes_are_counted_and_a_deleted_row_does_not_fail_its_job(
+    alias: str, redis_client: redis.Redis
+) -> None:
+    failing = make(alias, func=FAIL, args=["boom"], interval=60)
+    gone = make(alias, interval=60)
+    runner = runner_for(alias)
+    runs = {int((run.job_id or "").split("-")[1]): run for run in runner.tick(utc(2026, 1, 15, 10, 0, 1))}
+    Schedule.objects.using(alias).filter(pk=gone.pk).delete()
+    SimpleWorker([get_queue("default")], connection=redis_client).work(burst=True)
+    failing.refresh_from_db()
+    assert (failing.last_status, failing.failure_count, failing.success_count) == ("failed", 1, 0)
+    assert Job.fetch(str(runs[gone.pk].job_id), connection=redis_client).get_status() == "finished"
+
+
+@pytest.mark.django_db(databases=ALIASES)
+@pytest.mark.parametrize("alias", ALIASES)
+def test_an_unchanged_table_costs_one_query_per_look(alias: str) -> None:
+    make(alias, interval=60)
+    loader = ScheduleLoader(alias, every=0)
+    with CaptureQueriesContext(connections[alias]) as queries:
+        assert len(loader.poll() or []) == 1
+        assert loader.poll() is None
+        assert loader.poll() is None
+    assert len(queries) == 4  # version + rows, then the version alone twice
+    row_two = make(alias, interval=30)
+    assert [entry.pk for entry in loader.poll() or []][-1] == row_two.pk
+    throttled = ScheduleLoader(alias)  # every 2 s
+    throttled.poll()
+    with CaptureQueriesContext(connections[alias]) as queries:
+        assert throttled.poll() is None
+    assert len(queries) == 0
+
+
+@pytest.mark.django_db(databases=ALIASES)
+def test_a_row_that_cannot_run_is_reported_once_and_the_others_run(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    make("default", name="bad-queue", interval=60, queue="nowhere")
+    make("default", name="bad-cron", cron="61 * * * *")
+    good = make("default", interval=60)
+    runner = runner_for("default")
+    (run,) = runner.tick(utc(2026, 1, 15, 10, 0, 1))
+    runner.refresh(force=True)
+    assert run.job_id == f"schedule-{good.pk}-20260115T100000"
+    assert caplog.text.count("'bad-queue'") == 1 and caplog.text.count("'bad-cron'") == 1
+
+
+# --- what the dashboard and rqcron --list show ------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_cron_page_lists_rq_cron_entries_and_schedule_rows_with_their_runs(
+    redis_client: redis.Redis,
+) -> None:
+    schedule = make("default", name="nightly-report", interval=30)
+    make("default", name="paused", cron="0 9 * * *", time_zone="Europe/Paris", enabled=False)
+    (run,) = runner_for("default").tick()
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
+    with override_settings(RQ_CRON=[{"func": "tests.testapp.jobs.whisper", "interval": 30}]):
+        html = client.get("/django-rq/cron/").content.decode()
+    assert "tests.testapp.jobs.whisper" in html  # RQ_CRON
+    assert "nightly-report" in html and "every 30 seconds" in html and run.job_id in html
+    assert f'href="/admin/django_taskq/schedule/{schedule.pk}/change/"' in html
+    assert "cron 0 9 * * * (Europe/Paris)" in html and "disabled" in html
+    listing = call("rqcron", "--list")
+    assert "nightly-report (Schedule row" in listing and "every 30 seconds (UTC)" in listing
+    assert "paused (Schedule row" in listing and "disabled" in listing
+    assert f"{run.outcome} {run.job_id}" in listing

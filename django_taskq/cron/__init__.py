@@ -1,12 +1,18 @@
-"""Periodic jobs declared in ``RQ_CRON``, enqueued exactly once per slot however many runners run.
+"""Periodic jobs (``RQ_CRON`` and ``Schedule`` rows), enqueued exactly once per slot however many runners run.
 
-``schedule`` defines the entries, their slots and the validation of the setting; ``runner``
-claims and enqueues the due slots; ``status`` is what the dashboard and ``rqcron --list`` read.
-See docs/cron.rst.
+``schedule`` defines the RQ_CRON entries, their slots and the validation of the setting;
+``rows`` makes a ``Schedule`` row an entry (its zone, window and keys); ``loader`` keeps the
+enabled rows in a runner (one cheap query every 2 s); ``runner`` claims and enqueues the due
+slots; ``run_state`` writes the rows' run state (runners and job callbacks); ``database`` is
+what the admin calls (``upcoming_runs``, ``describe_schedule``, ``run_now``); ``status`` is
+what the dashboard and ``rqcron --list`` read. See docs/cron.rst and docs/schedules.rst.
+The modules that query the models (``loader``, ``run_state``, ``database``) are imported
+from there, not re-exported here: this package is imported before the app registry is ready.
 """
 
 from __future__ import annotations
 
+from .rows import ScheduleEntry
 from .runner import (
     DEFAULT_TICK,
     HISTORY,
@@ -30,7 +36,7 @@ from .schedule import (
     validate_entries,
     validate_setting,
 )
-from .status import CronEntryStatus, cron_runners, cron_status
+from .status import CronEntryStatus, ScheduleStatus, cron_runners, cron_status, schedule_status
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -45,12 +51,15 @@ __all__ = [
     "CronRun",
     "CronRunner",
     "Problem",
+    "ScheduleEntry",
+    "ScheduleStatus",
     "cron_runners",
     "cron_status",
     "cron_timezone",
     "entry_name",
     "load_entries",
     "same_location",
+    "schedule_status",
     "start_cron_thread",
     "valid_cron",
     "validate_entries",

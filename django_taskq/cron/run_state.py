@@ -37,6 +37,8 @@ def record_run(
     entry: ScheduleEntry, *, at: datetime, job_id: str, runs: int, next_run: datetime | None
 ) -> None:
     """Record that ``entry``'s job ``job_id`` was enqueued for ``at``, its ``runs``-th run."""
+    if not entry.may_run(runs):
+        next_run = None  # its last run: the row is disabled below
     rows = Schedule.objects.using(entry.database).filter(pk=entry.pk)
     count = Greatest(F("run_count"), Value(runs))
     finished = Case(When(max_runs__isnull=False, max_runs__lte=runs, then=Value(False)), default=F("enabled"))
@@ -52,6 +54,13 @@ def record_run(
     )
     if not updated:  # a later run is recorded already: only the count and the limit
         rows.update(run_count=count, enabled=finished)
+
+
+def disable_finished(entry: ScheduleEntry, *, runs: int) -> None:
+    """``entry`` has had ``runs`` runs, its maximum: disable its row (if the maximum still says so)."""
+    Schedule.objects.using(entry.database).filter(
+        pk=entry.pk, max_runs__isnull=False, max_runs__lte=runs
+    ).update(enabled=False, next_run_at=None, run_count=Greatest(F("run_count"), Value(runs)))
 
 
 def record_outcome(job: Job, status: str, *, success: bool) -> None:

@@ -26,16 +26,20 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.exceptions import WatchError
 from rq.job import Job
 
 from ..backoff import Backoff
+from ..conf import taskq_settings
 from ..connections import client_location
 from ..queues import DjangoQueue, get_queue
 from .schedule import KEY_PREFIX, CronEntry, load_entries
+
+if TYPE_CHECKING:
+    from .loader import ScheduleLoader
 
 logger = logging.getLogger("django_taskq.cron")
 
@@ -79,12 +83,15 @@ class CronRun:
 
 
 class CronRunner:
-    """Evaluates the RQ_CRON entries every ``interval`` seconds and enqueues the due slots.
+    """Evaluates the RQ_CRON entries and the enabled Schedule rows, and enqueues the due slots.
 
     Any number of runners (threads, processes, hosts) may run at once: each slot is enqueued by
     exactly one of them. Each entry is enqueued through its queue's own connection; a
     ``connection`` given here (a worker's, for ``rqworker --with-cron``) is used instead for the
     entries whose queue lives on the same server and database, never for the others.
+
+    ``schedules``: a ``ScheduleLoader``, or True for one on the default database; by default the
+    runner runs the rows when its entries come from RQ_CRON (``entries`` not given).
     """
 
     def __init__(
@@ -94,66 +101,118 @@ class CronRunner:
         connection: redis.Redis | None = None,
         interval: float = DEFAULT_TICK,
         name: str | None = None,
+        schedules: ScheduleLoader | bool | None = None,
     ) -> None:
         if not interval > 0:
             raise ValueError("interval must be positive")
-        self.entries = list(load_entries() if entries is None else entries)
+        self.static_entries = list(load_entries() if entries is None else entries)
+        self.entries = list(self.static_entries)
         self.connection = connection
         self.interval = interval
         self.name = name or f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+        if schedules is None:
+            schedules = entries is None
+        if schedules is True:
+            from .loader import ScheduleLoader  # the models: only once the app registry is ready
+
+            schedules = ScheduleLoader()
+        self.schedules: ScheduleLoader | None = schedules or None
         self._stop = threading.Event()
         self._queues: dict[str, DjangoQueue] = {}
+        self._due: dict[str, float] = {}  # state key -> the first slot (timestamp) not yet handled
+        self._groups: list[tuple[redis.Redis, list[tuple[CronEntry, DjangoQueue]]]] | None = None
 
     def queue(self, entry: CronEntry) -> DjangoQueue:
         """The queue object of ``entry`` (with the runner's connection when it is the same Redis)."""
-        queue = get_queue(entry.queue)
+        return self._queue(entry.queue)
+
+    def _queue(self, name: str) -> DjangoQueue:
+        queue = get_queue(name)
         if self.connection is None or queue.connection is self.connection:
             return queue
         if not same_location(queue.connection, self.connection):
             return queue
-        cached = self._queues.get(entry.queue)
+        cached = self._queues.get(name)
         if cached is None:
-            cached = self._queues[entry.queue] = get_queue(entry.queue, connection=self.connection)
+            cached = self._queues[name] = get_queue(name, connection=self.connection)
         return cached
+
+    def refresh(self, force: bool = False) -> bool:
+        """Take the Schedule rows' changes (throttled by the loader); whether the rows are readable."""
+        if self.schedules is None:
+            return False
+        rows = self.schedules.poll(force=force)
+        if rows is not None:
+            before = {entry.state_key: entry for entry in self.entries}
+            self.entries = [*self.static_entries, *rows]
+            # An unchanged entry keeps its place in time; a new or edited one is looked at now.
+            self._due = {
+                entry.state_key: self._due[entry.state_key]
+                for entry in self.entries
+                if entry.state_key in self._due and before.get(entry.state_key) == entry
+            }
+            self._groups = None
+        return self.schedules.available
+
+    def _connection_groups(self) -> list[tuple[redis.Redis, list[tuple[CronEntry, DjangoQueue]]]]:
+        if self._groups is None:
+            groups: dict[int, tuple[redis.Redis, list[tuple[CronEntry, DjangoQueue]]]] = {}
+            if self.schedules is not None and "default" in taskq_settings.QUEUES:
+                default = self._queue("default").connection  # the heartbeat, even with no row yet
+                groups[id(default)] = (default, [])
+            for entry in self.entries:
+                queue = self.queue(entry)
+                groups.setdefault(id(queue.connection), (queue.connection, []))[1].append((entry, queue))
+            self._groups = list(groups.values())
+        return self._groups
 
     def tick(self, now: datetime | None = None) -> list[CronRun]:
         """Evaluate every entry once; the slots this runner claimed (others claimed the rest).
 
-        Per connection, one pipelined round trip reads the last slot of every entry (and
-        refreshes this runner's heartbeat); only entries with a newer due slot go on to the
-        claiming transaction. Redis errors propagate after every connection has been tried, so
-        one unreachable server does not hold up the entries of another.
+        An entry is looked at only once its next slot has come (its slots are computed once per
+        slot, not per tick). Per connection, one pipelined round trip reads the last slot of the
+        entries that are due (and refreshes this runner's heartbeat); only those with a newer
+        due slot go on to the claiming transaction. Redis errors propagate after every
+        connection has been tried, so one unreachable server does not hold up another's entries.
         """
         now = now or datetime.now(timezone.utc)
+        self.refresh()
         runs: list[CronRun] = []
         failure: Exception | None = None
-        groups: dict[int, tuple[redis.Redis, list[tuple[CronEntry, DjangoQueue]]]] = {}
-        for entry in self.entries:
-            queue = self.queue(entry)
-            groups.setdefault(id(queue.connection), (queue.connection, []))[1].append((entry, queue))
-        for connection, members in groups.values():
+        for connection, members in self._connection_groups():
+            due = [(entry, queue, slot) for entry, queue in members if (slot := self._due_slot(entry, now))]
             try:
-                lasts = self._last_slots(connection, [entry for entry, _queue in members], now)
+                lasts = self._last_slots(connection, [entry for entry, _queue, _slot in due], now)
             except (redis.RedisError, OSError) as exc:
                 failure = failure or exc
                 continue
-            for (entry, queue), last in zip(members, lasts, strict=True):
-                slot = entry.slot_at(now)
-                if slot is None or (last is not None and float(last) >= slot.timestamp()):
-                    continue
-                try:
-                    run = self._claim(entry, queue, now)
-                except (redis.RedisError, OSError) as exc:
-                    failure = failure or exc
-                    continue
-                except Exception:
-                    logger.exception("cron entry %r failed; the other entries go on", entry.name)
-                    continue
-                if run is not None:
-                    runs.append(run)
+            for (entry, queue, slot), last in zip(due, lasts, strict=True):
+                if last is None or float(last) < slot.timestamp():
+                    try:
+                        run = self._claim(entry, queue, now)
+                    except (redis.RedisError, OSError) as exc:
+                        failure = failure or exc
+                        continue
+                    except Exception:
+                        logger.exception("cron entry %r failed; the other entries go on", entry.name)
+                        continue
+                    if run is not None:
+                        runs.append(run)
+                following = entry.next_slot(now)
+                self._due[entry.state_key] = math.inf if following is None else following.timestamp()
         if failure is not None:
             raise failure
         return runs
+
+    def _due_slot(self, entry: CronEntry, now: datetime) -> datetime | None:
+        """The slot of ``entry`` to claim at ``now``, if one came since the entry was last handled."""
+        if now.timestamp() < self._due.get(entry.state_key, -math.inf):
+            return None
+        slot = entry.slot_at(now)
+        if slot is None:  # e.g. a row whose window has not opened yet
+            following = entry.next_slot(now)
+            self._due[entry.state_key] = math.inf if following is None else following.timestamp()
+        return slot
 
     def _last_slots(self, connection: redis.Redis, entries: list[CronEntry], now: datetime) -> list[Any]:
         stamp = now.timestamp()
@@ -176,9 +235,17 @@ class CronRunner:
         with queue.connection.pipeline() as pipe:
             try:
                 pipe.watch(entry.state_key, job_key)  # type: ignore[no-untyped-call]
-                last: Any = pipe.hget(entry.state_key, "last_slot")  # immediate while watching
+                last, recorded = pipe.hmget(
+                    entry.state_key, ["last_slot", "runs"]
+                )  # immediate while watching
                 if last is not None and float(last) >= stamp:
                     return None  # already claimed, by us or another runner
+                runs = entry.runs_so_far(int(recorded or 0))
+                if not entry.may_run(runs):
+                    pipe.reset()
+                    if self.schedules is not None:
+                        self.schedules.finished(entry, runs)
+                    return None
                 if pipe.exists(job_key):
                     skipped = True  # state lost but the slot's job exists: never write it twice
                 job = None if skipped else self._job(entry, queue, job_id, slot)
@@ -193,6 +260,9 @@ class CronRunner:
                         "last_at": now.isoformat(),
                     },
                 )
+                if job is not None:
+                    runs += 1
+                    pipe.hset(entry.state_key, "runs", runs)
                 pipe.lpush(entry.runs_key, json.dumps(run.as_dict()))
                 pipe.ltrim(entry.runs_key, 0, HISTORY - 1)
                 if job is not None and queue.is_async:
@@ -209,6 +279,8 @@ class CronRunner:
             )
         else:
             logger.info("cron %s: enqueued job %s on %s for slot %s", entry.name, job_id, queue.name, slot)
+            if self.schedules is not None:
+                self.schedules.record(entry, slot=slot, job_id=job_id, runs=runs, now=now)
         return run
 
     def _job(self, entry: CronEntry, queue: DjangoQueue, job_id: str, slot: datetime) -> Job:
@@ -216,14 +288,16 @@ class CronRunner:
 
     def wait_time(self, now: datetime) -> float:
         """Seconds until the next tick: ``interval``, or less when a slot comes sooner."""
-        upcoming = [slot.timestamp() for entry in self.entries if (slot := entry.next_slot(now)) is not None]
-        until = min(upcoming, default=math.inf) - now.timestamp()
+        stamp = now.timestamp()
+        upcoming = [due for entry in self.entries if (due := self._due.get(entry.state_key, 0.0)) > stamp]
+        until = min(upcoming, default=math.inf) - stamp
         return max(0.0, min(self.interval, until + 0.001))
 
     def run(self) -> None:
         """Tick until ``stop()``; Redis errors are logged and retried with backoff."""
-        logger.info("cron runner %s started: %d entr%s, tick %g s", self.name, len(self.entries),
-                    "y" if len(self.entries) == 1 else "ies", self.interval)  # fmt: skip
+        logger.info("cron runner %s started: %d entr%s%s, tick %g s", self.name, len(self.entries),
+                    "y" if len(self.entries) == 1 else "ies",
+                    " and the Schedule rows" if self.schedules else "", self.interval)  # fmt: skip
         backoff = Backoff(initial=2 * self.interval)  # 2, 4, 8... ticks, up to MAX_BACKOFF
         while not self._stop.is_set():
             try:
@@ -243,6 +317,8 @@ class CronRunner:
                 backoff.reset()
             self._stop.wait(self.wait_time(datetime.now(timezone.utc)))
         self.leave()
+        if self.schedules is not None:
+            self.schedules.close()  # this thread's database connection
         logger.info("cron runner %s stopped", self.name)
 
     def stop(self) -> None:
@@ -254,7 +330,7 @@ class CronRunner:
 
     def leave(self) -> None:
         """Remove this runner from the list of live runners."""
-        for connection in {id(q.connection): q.connection for q in map(self.queue, self.entries)}.values():
+        for connection, _members in self._connection_groups():
             with contextlib.suppress(redis.RedisError, OSError):
                 connection.zrem(RUNNERS_KEY, self.name)
 
@@ -291,12 +367,13 @@ def start_cron_thread(
 ) -> Callable[[], None]:
     """Run a CronRunner in a daemon thread; returns a callable that stops it and waits for it.
 
-    For ``rqworker --with-cron``. Raises CronConfigError if RQ_CRON is invalid. With no
-    entries configured, no thread is started and the callable does nothing.
+    For ``rqworker --with-cron``. Raises CronConfigError if RQ_CRON is invalid. The thread runs
+    the Schedule rows too when ``entries`` is not given (rows may be added at any time); with
+    explicit ``entries`` and none given, no thread is started and the callable does nothing.
     """
     runner = CronRunner(entries, connection=connection, interval=interval)
-    if not runner.entries:
-        logger.info("RQ_CRON is empty: no cron thread started")
+    if not runner.entries and runner.schedules is None:
+        logger.info("No cron entry: no cron thread started")
         return lambda: None
     thread = threading.Thread(target=runner.run, name="taskq-cron", daemon=True)
     thread.start()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timezone
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html_join
 
 from ..stats import gather
@@ -242,13 +245,29 @@ def scheduler(request: HttpRequest) -> HttpResponse:
 
 @dashboard_view()
 def cron(request: HttpRequest) -> HttpResponse:
+    """The RQ_CRON entries and the Schedule rows, with their next and recent runs."""
+    from ..cron import cron_status, schedule_status
+
+    schedules: list[Any] = []
+    schedules_error = None
     try:
-        from ..cron import cron_status
-    except ImportError:  # pragma: no cover - cron support is part of the package
-        entries: list[Any] = []
-    else:
-        entries = list(cron_status())
-    return render_page(request, "cron.html", "Cron jobs", {"entries": entries})
+        schedules = schedule_status()
+    except DatabaseError as exc:  # e.g. migrations not applied: the RQ_CRON part still shows
+        schedules_error = f"The Schedule table cannot be read ({type(exc).__name__})."
+    links: dict[int, str] = {}
+    if schedules and request.user.has_perm("django_taskq.view_schedule"):
+        site = request.taskq_site  # type: ignore[attr-defined]
+        with contextlib.suppress(NoReverseMatch):  # the Schedule admin is not on this site
+            links = {
+                status.pk: reverse(f"{site.name}:django_taskq_schedule_change", args=[status.pk])
+                for status in schedules
+            }
+    context = {
+        "entries": cron_status(),
+        "schedules": [(status, links.get(status.pk)) for status in schedules],
+        "schedules_error": schedules_error,
+    }
+    return render_page(request, "cron.html", "Cron jobs", context)
 
 
 __all__ = ["cron", "job", "overview", "queue", "scheduler", "worker", "workers"]

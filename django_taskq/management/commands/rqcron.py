@@ -82,10 +82,10 @@ class Command(BaseCommand):
             return
         self._setup_logging(logging_level_for(logging_level, verbosity))
         try:
-            runner = CronRunner(entries, interval=interval, name=name)
+            runner = CronRunner(entries, interval=interval, name=name, schedules=True)
         except (CronConfigError, TaskqError) as exc:
             raise CommandError(str(exc), returncode=ExitCode.ERROR) from exc
-        if not runner.entries:
+        if not runner.entries and not runner.refresh(force=True):  # nor a readable Schedule table
             source = "RQ_CRON is empty" if config is None else f"{config} registers no job"
             self.stdout.write(self.style.WARNING(f"{source}: nothing to run."))
             return
