@@ -185,6 +185,12 @@ def test_import_bad_files(tmp_path: Path, content: str, expected: str) -> None:
     assert expected in str(failure("import", str(path)))
 
 
+def test_import_reads_json_on_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", StringIO(json.dumps(ENTRIES[:1])))
+    call("rqschedules", "import", "-")
+    assert names() == ["every-minute"]
+
+
 def test_import_missing_file(tmp_path: Path) -> None:
     assert "Cannot read" in str(failure("import", str(tmp_path / "missing.json")))
 
