@@ -54,7 +54,10 @@ class DjangoQueue(Queue):
     def create_job(self, *args: Any, **kwargs: Any) -> Job:
         if kwargs.get("result_ttl") is None and self.default_result_ttl is not None:
             kwargs["result_ttl"] = self.default_result_ttl
-        return super().create_job(*args, **kwargs)  # type: ignore[no-any-return]
+        job: Job = super().create_job(*args, **kwargs)
+        job.id  # noqa: B018 (RQ draws the id lazily: fixed now, repr() shows it before the commit)
+        job.taskq_waiting_for_commit = False  # type: ignore[attr-defined]
+        return job
 
     def enqueue_job(
         self, job: Job, pipeline: Pipeline | None = None, at_front: bool = False, unique: bool = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
@@ -13,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 from django.core.signals import got_request_exception, request_finished, request_started
 from django.db import connections, transaction
 from django.dispatch import receiver
+from rq.job import Job, JobStatus
 
 from .rq_compat.jobs import enqueue_wrapped
 
 if TYPE_CHECKING:
-    from rq.job import Job
-
     from .queues import DjangoQueue
 
 logger = logging.getLogger("django_taskq")
@@ -33,6 +33,40 @@ class PendingJob:
     at_front: bool = False
     scheduled_for: datetime | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+
+# --- a job that waits for its commit -----------------------------------------------------------
+# Until it is written, a deferred job is not in Redis, where RQ's Job.get_status() looks (and
+# raises InvalidJobOperation). While it waits, its class is a subclass of its own that answers
+# JobStatus.CREATED, RQ's status of a job not enqueued yet; ``taskq_waiting_for_commit`` says why.
+
+
+@functools.cache
+def _waiting_class(job_class: type[Job]) -> type[Job]:
+    class WaitingJob(job_class):  # type: ignore[valid-type,misc]
+        def get_status(self, refresh: bool = True) -> JobStatus:
+            return JobStatus.CREATED
+
+    WaitingJob.__name__ = job_class.__name__  # repr() as before: Job('<id>', enqueued_at=None)
+    WaitingJob.__qualname__ = job_class.__qualname__
+    return WaitingJob
+
+
+def _hold(pendings: Iterable[PendingJob]) -> None:
+    """Mark jobs as waiting for their commit (or the end of the request)."""
+    for pending in pendings:
+        job = pending.job
+        if not getattr(job, "taskq_waiting_for_commit", False):
+            job.__class__ = _waiting_class(type(job))
+            job.taskq_waiting_for_commit = True  # type: ignore[attr-defined]
+
+
+def _release(pending: PendingJob) -> None:
+    """The job waits no more: written now, or never (rolled back). Its own class again."""
+    job = pending.job
+    if getattr(job, "taskq_waiting_for_commit", False):
+        job.__class__ = type(job).__mro__[1]
+        job.taskq_waiting_for_commit = False  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -54,6 +88,7 @@ def submit(pending: PendingJob | list[PendingJob], mode: str) -> None:
     if mode == "on_db_commit":
         aliases = open_transactions()
         if aliases:
+            _hold(pendings)
             hooks = [(alias, _pending_hooks(alias)) for alias in aliases]
             for item in pendings:
                 wait = _Wait(item, set(aliases))
@@ -61,6 +96,7 @@ def submit(pending: PendingJob | list[PendingJob], mode: str) -> None:
                     transaction.on_commit(_CommitHook(wait, alias, pending_hooks), using=alias)
             return
     elif mode == "request_finished" and _state.in_request:
+        _hold(pendings)
         _state.request_jobs.extend(pendings)
         return
     write(pendings)
@@ -146,6 +182,7 @@ class _CommitHook:
         if self.number not in numbers:  # ran: nothing to account for
             return
         del numbers[self.number]  # dropped by a rollback, or by a commit run cut short
+        _release(self.wait.pending)  # never written
         if self.number <= self.hooks.committed_upto:
             # No I/O here: a garbage collection may run this while redis-py holds a pool lock.
             logger.error(
@@ -168,6 +205,8 @@ def _write_committed() -> None:
 def write(pendings: Iterable[PendingJob]) -> None:
     """Write jobs to Redis: one pipeline per connection for the plain ones."""
     pendings = list(pendings)
+    for pending in pendings:
+        _release(pending)
     by_connection: dict[int, list[PendingJob]] = {}
     one_by_one: list[PendingJob] = []
     for pending in pendings:
@@ -223,6 +262,8 @@ def _request_failed(**kwargs: Any) -> None:
     # request_finished mode exists so that a failed request enqueues nothing.
     if _state.request_jobs:
         logger.info("django_taskq: request failed, %d job(s) not enqueued", len(_state.request_jobs))
+    for pending in _state.request_jobs:
+        _release(pending)
     _state.request_jobs = []
 
 
