@@ -27,6 +27,7 @@ from .cron.schedule import CronConfigError
 from .dashboard import urls as dashboard_urls
 from .exceptions import TaskqError
 from .models import Schedule
+from .schedule_validation import schedule_errors
 
 UPCOMING = 5
 # What "Run now" may meet besides success: Redis down, or a row that cannot run (any more).
@@ -130,6 +131,10 @@ class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return "Shown once the schedule is saved."
         runs = upcoming_runs(obj, count=UPCOMING)
         if not runs:
+            errors = schedule_errors(obj)  # saved past the form (a fixture, an update())
+            if errors:
+                field, problems = next(iter(errors.items()))
+                return f"None: it cannot run until {field} is fixed ({problems[0]})"
             return "None: the schedule has no run left."
         items = format_html_join("", "<li>{}</li>", ((_when(run, obj.time_zone),) for run in runs))
         note = "" if obj.enabled else "Disabled: it would run at these times once enabled."

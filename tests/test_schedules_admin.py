@@ -236,6 +236,12 @@ def test_the_next_runs_say_when_there_are_none(viewer: Client) -> None:
     row = make("past", interval=None, run_at=datetime.now(timezone.utc) - timedelta(days=1))
     assert "None: the schedule has no run left." in viewer.get(change_url(row)).content.decode()
     assert "Shown once the schedule is saved." in client_with("add_schedule").get(ADD_URL).content.decode()
+    broken = make("broken")
+    Schedule.objects.filter(pk=broken.pk).update(time_zone="Mars/Olympus")  # past the form
+    page = viewer.get(change_url(broken)).content.decode()
+    assert (
+        "None: it cannot run until time_zone is fixed (&#x27;Mars/Olympus&#x27; is not a time zone." in page
+    )
 
 
 # --- actions ---------------------------------------------------------------------------------
