@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 import threading
@@ -41,15 +40,21 @@ class PendingJob:
 # JobStatus.CREATED, RQ's status of a job not enqueued yet; ``taskq_waiting_for_commit`` says why.
 
 
-@functools.cache
-def _waiting_class(job_class: type[Job]) -> type[Job]:
-    class WaitingJob(job_class):  # type: ignore[valid-type,misc]
-        def get_status(self, refresh: bool = True) -> JobStatus:
-            return JobStatus.CREATED
+_waiting_classes: dict[type[Job], type[Job]] = {}
 
-    WaitingJob.__name__ = job_class.__name__  # repr() as before: Job('<id>', enqueued_at=None)
-    WaitingJob.__qualname__ = job_class.__qualname__
-    return WaitingJob
+
+def _waiting_class(job_class: type[Job]) -> type[Job]:
+    waiting = _waiting_classes.get(job_class)
+    if waiting is None:
+
+        class WaitingJob(job_class):  # type: ignore[valid-type,misc]
+            def get_status(self, refresh: bool = True) -> JobStatus:
+                return JobStatus.CREATED
+
+        WaitingJob.__name__ = job_class.__name__  # repr() as before: Job('<id>', enqueued_at=None)
+        WaitingJob.__qualname__ = job_class.__qualname__
+        waiting = _waiting_classes.setdefault(job_class, WaitingJob)
+    return waiting
 
 
 def _hold(pendings: Iterable[PendingJob]) -> None:
