@@ -10,6 +10,7 @@ fixtures) are shared by both lanes and set up before the guard below.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing.process
 import os
 import subprocess
@@ -40,8 +41,27 @@ _PROCESS_STARTERS: tuple[tuple[object, str], ...] = (
 
 
 @pytest.fixture
-def processes() -> None:
-    """Request this in a test that starts processes: it then runs in the slow lane."""
+def processes() -> Iterator[None]:
+    """Request this in a test that starts processes: it then runs in the slow lane.
+
+    A process the test left running is killed when the test ends, so it cannot write into the
+    next test's (freshly emptied) Redis.
+    """
+    started: list[subprocess.Popen[Any]] = []
+    original_init = subprocess.Popen.__init__
+
+    def tracking_init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        started.append(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "__init__", tracking_init)
+        yield
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(10)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
