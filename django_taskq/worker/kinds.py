@@ -31,8 +31,9 @@ class DjangoWorker(DjangoWorkerMixin, Worker):
     """RQ's forking worker (a fresh child process per job), Django-aware."""
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
-        # The horse must never share the parent's database sockets.
+        # The horse must never share the parent's database sockets, nor its unsent events.
         close_db_connections_before_fork()
+        flush_telemetry()
         super().fork_work_horse(job, queue)
 
     def main_work_horse(self, job: Job, queue: Queue) -> None:
