@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import signal
+import subprocess
 import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -24,7 +29,7 @@ from django_taskq.cron.loader import ScheduleLoader
 from django_taskq.cron.rows import ScheduleEntry
 from django_taskq.models import Schedule
 from django_taskq.queues import get_queue
-from tests.command_helpers import call
+from tests.command_helpers import ROOT, call, manage_argv, subprocess_env, wait_for
 
 ADD = "tests.testapp.jobs.add"
 FAIL = "tests.testapp.jobs.fail"
@@ -448,3 +453,160 @@ def test_the_cron_page_lists_rq_cron_entries_and_schedule_rows_with_their_runs(
     assert "nightly-report (Schedule row" in listing and "every 30 seconds (UTC)" in listing
     assert "paused (Schedule row" in listing and "disabled" in listing
     assert f"{run.outcome} {run.job_id}" in listing
+
+
+# --- real rqcron processes (PostgreSQL: a database the runners and this process share) -----------
+
+needs_pg = pytest.mark.skipif("pg" not in settings.DATABASES, reason="PostgreSQL is not reachable")
+SHARED = pytest.mark.django_db(transaction=True, databases=["default", "pg"])
+
+
+@pytest.fixture
+def start_runners(processes: None) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        env = {"TASKQ_TEST_SCHEDULE_DB": str(connections["pg"].settings_dict["NAME"])}
+        proc = subprocess.Popen(
+            manage_argv("rqcron", "--skip-checks", *args, settings="tests.schedules_settings"),
+            env=subprocess_env(**env),
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)
+
+
+def wait_until_alive(client: redis.Redis, procs: list[subprocess.Popen[str]]) -> None:
+    def alive() -> bool:
+        names = [raw.decode() for raw in client.zrange("taskq:cron:runners", 0, -1)]
+        return all(any(f".{proc.pid}." in name for name in names) for proc in procs)
+
+    wait_for(alive, timeout=150, what="the runners' first ticks")
+
+
+def stop_all(procs: list[subprocess.Popen[str]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode in (0, -signal.SIGKILL), err
+        assert "Traceback" not in err, err
+
+
+def enqueued(client: redis.Redis) -> list[tuple[float, float]]:
+    """(slot, enqueued at) of every job in the default queue, duplicates included, as timestamps."""
+    runs = []
+    for job_id in queued_ids(client):
+        job = Job.fetch(job_id, connection=client)
+        slot = datetime.fromisoformat(job.meta["cron_slot"]).timestamp()
+        assert job.enqueued_at is not None
+        runs.append((slot, job.enqueued_at.replace(tzinfo=timezone.utc).timestamp()))
+    return sorted(runs)
+
+
+def report(label: str, expected: set[float], slots: list[float]) -> tuple[int, int]:
+    duplicates = len(slots) - len(set(slots))
+    misses = len(expected - set(slots))
+    ran = len(set(slots) & expected)
+    print(f"{label}: slots expected {len(expected)}, ran {ran}, duplicates {duplicates}, misses {misses}")
+    return duplicates, misses
+
+
+@needs_pg
+@SHARED
+def test_two_rqcron_processes_for_a_minute_every_slot_once_edit_and_disable_within_5_s(
+    redis_client: redis.Redis, start_runners: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """The "done when" measurement: a 2-second row, two runners, an admin edit, a disable."""
+    schedule = Schedule.objects.using("pg").create(name="every-2s", func=ADD, args=[1, 1], interval=2)
+    procs = [start_runners("--interval", "0.5") for _ in range(2)]
+    wait_until_alive(redis_client, procs)
+    begin = math.ceil(time.time() / 2) * 2 + 2  # the first slot both runners are up for
+    time.sleep(max(0.0, begin + 30 - time.time()))
+    edited = time.time()
+    schedule.interval = 1  # as the admin does it: save() from another process
+    schedule.save()
+    time.sleep(max(0.0, edited + 15 - time.time()))
+    disabled = time.time()
+    schedule.enabled = False
+    schedule.save()
+    time.sleep(max(0.0, disabled + 10 - time.time()))
+    stop_all(procs)
+
+    runs = enqueued(redis_client)
+    slots = [slot for slot, _at in runs]
+    two_second = {float(s) for s in range(begin, math.floor(edited) + 1, 2) if s < edited}
+    one_second = {float(s) for s in range(math.ceil(edited + 5), math.floor(disabled) + 1) if s < disabled}
+    dup_a, miss_a = report("interval 2 s (two runners)", two_second, [s for s in slots if s < edited])
+    dup_b, miss_b = report("after the edit to 1 s", one_second, [s for s in slots if edited + 5 <= s])
+    first_new = min(at for slot, at in runs if slot > edited and slot % 2 == 1)
+    last_run = max(at for _slot, at in runs)
+    latencies = f"{first_new - edited:.2f} s; disable after {max(0.0, last_run - disabled):.2f} s"
+    print(f"edit took effect after {latencies}")
+    assert len(slots) == len(set(slots)), "a slot ran twice"
+    assert (dup_a, miss_a, dup_b, miss_b) == (0, 0, 0, 0)
+    assert first_new - edited < 5, "the edit took more than 5 s"
+    assert last_run - disabled < 5, "the disable took more than 5 s"
+    assert all(slot < disabled + 5 for slot in slots)
+    schedule.refresh_from_db()
+    assert schedule.run_count == len(slots)  # the run state agrees with what ran
+
+
+@needs_pg
+@SHARED
+def test_a_runner_sigkilled_mid_run_loses_and_duplicates_no_slot(
+    redis_client: redis.Redis, start_runners: Callable[..., subprocess.Popen[str]]
+) -> None:
+    schedule = Schedule.objects.using("pg").create(name="every-1s", func=ADD, args=[1, 1], interval=1)
+    procs = [start_runners("--interval", "0.1") for _ in range(3)]
+    wait_until_alive(redis_client, procs)
+    begin = math.ceil(time.time()) + 1
+    time.sleep(max(0.0, begin + 4.005 - time.time()))  # just after a slot: the runners are claiming it
+    procs[0].send_signal(signal.SIGKILL)
+    end = time.time() + 6
+    time.sleep(max(0.0, end - time.time()))
+    stop_all(procs)
+    slots = [slot for slot, _at in enqueued(redis_client)]
+    expected = {float(s) for s in range(begin, math.floor(end))}
+    duplicates, misses = report("three runners, one SIGKILLed", expected, slots)
+    assert (duplicates, misses) == (0, 0)
+    schedule.refresh_from_db()
+    assert schedule.run_count == len(slots)
+
+
+@needs_pg
+@SHARED
+@pytest.mark.usefixtures("processes")
+def test_rqworker_with_cron_runs_the_rows_and_their_outcomes_reach_the_row(redis_client: redis.Redis) -> None:
+    schedule = Schedule.objects.using("pg").create(
+        name="in-worker", func="tests.testapp.cron_jobs.record", args=["w"], interval=1
+    )
+    env = {"TASKQ_TEST_SCHEDULE_DB": str(connections["pg"].settings_dict["NAME"])}
+    argv = manage_argv("rqworker", "--with-cron", "--skip-checks", settings="tests.schedules_settings")
+    with subprocess.Popen(
+        argv, env=subprocess_env(**env), cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        try:
+            wait_for(
+                lambda: Schedule.objects.using("pg").get(pk=schedule.pk).success_count >= 2,
+                timeout=120,
+                what="two runs counted by the job callbacks",
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    schedule.refresh_from_db()
+    assert schedule.last_status in ("queued", "finished") and schedule.failure_count == 0
+    ran = [raw.decode() for raw in redis_client.lrange("cron-test:ran", 0, -1)]
+    assert len(ran) == len(set(ran)) >= 2 and all(item.startswith("w|") for item in ran)
