@@ -2,6 +2,7 @@
 
 ``settings``  RQ_QUEUES, RQ, RQ_EXCEPTION_HANDLERS, RQ_API_TOKEN (E001-E012, W001-W005)
 ``servers``   deploy checks that contact Redis (E020, E021)
+``security``  deploy check W007: pickled jobs on a Redis open to the network
 ``cron``      RQ_CRON (E030-E039, W030)
 ``messages``  the error/warning builders and hint helpers they share
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from .cron import check_cron
 from .messages import did_you_mean, error, type_names, warning
+from .security import check_pickle_exposure
 from .servers import MIN_REDIS_VERSION, check_servers
 from .settings import CONNECTION_WAYS, IGNORED_KEYS, check_globals, check_queues
 
@@ -22,6 +24,7 @@ __all__ = [
     "MIN_REDIS_VERSION",
     "check_cron",
     "check_globals",
+    "check_pickle_exposure",
     "check_queues",
     "check_servers",
     "did_you_mean",
