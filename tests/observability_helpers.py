@@ -1,6 +1,6 @@
 """A local Sentry envelope receiver, the jobs the observability tests run, and the enqueuing
 side of those tests (run as ``python -m tests.observability_helpers enqueue PATH...`` with
-``tests.sentry_settings``, so that sentry-sdk patches RQ in that process, never in pytest's).
+``tests.observability_settings``, so that sentry-sdk patches RQ in that process, never in pytest's).
 """
 
 from __future__ import annotations
@@ -30,6 +30,14 @@ class JobFailed(Exception):
 def fail(tag: str) -> None:
     logger.info("failing on purpose: %s", tag)
     raise JobFailed(tag)
+
+
+def traced(name: str) -> None:
+    """Record an OpenTelemetry span named ``name`` (exported in batches, not at once)."""
+    from opentelemetry import trace
+
+    with trace.get_tracer("tests.observability").start_as_current_span(name):
+        pass
 
 
 @job("default")

@@ -3,16 +3,18 @@ worker kind (a real sentry-sdk, delivering to a local envelope receiver), job-aw
 the rq_compat contract that lets an APM's wrapper of ``rq.Queue.enqueue_job`` see our writes.
 
 The sentry tests run the enqueuing side and the worker as subprocesses with
-``tests.sentry_settings``: sentry-sdk patches RQ's classes for good, never in pytest's process.
+``tests.observability_settings``: sentry-sdk patches RQ's classes for good, never in pytest's process.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +23,13 @@ from rq.job import Job
 from rq.queue import Queue
 
 from django_taskq import enqueue, get_queue
+from django_taskq.log import JobContextFilter, JsonFormatter, job_context
 from django_taskq.rq_compat import jobs
 from tests.command_helpers import ROOT, subprocess_env, wait_for
-from tests.observability_helpers import EnvelopeReceiver, error_tags, fail, fail_later, failing_task
+from tests.observability_helpers import EnvelopeReceiver, error_tags, fail, fail_later, failing_task, traced
 from tests.worker_helpers import output, run, running, stop
 
-SETTINGS = "tests.sentry_settings"
+SETTINGS = "tests.observability_settings"
 ALL_DATABASES = pytest.mark.django_db(transaction=True)
 
 
@@ -177,7 +180,54 @@ def test_sigterm_right_after_a_job_loses_no_event(command: str, processes: None)
         assert_traced(receiver, trace_id, ["immediate"])
 
 
+@pytest.mark.parametrize("kind", list(WORKER_KINDS))
+def test_opentelemetry_spans_of_a_job_are_exported_before_the_process_exits(
+    kind: str, processes: None, tmp_path: Path
+) -> None:
+    spans = tmp_path / "spans.txt"
+    enqueue(traced, "the job's span")
+    result = run(*WORKER_KINDS[kind], settings=SETTINGS, TASKQ_TEST_OTEL_FILE=str(spans))
+    assert result.returncode == 0, result.stderr
+    assert spans.read_text().splitlines() == ["the job's span"]
+
+
 # --- logs that name their job ---------------------------------------------------------------
+
+
+def _record(message: str = "hello", exc_info: Any = None) -> logging.LogRecord:
+    return logging.LogRecord("shop", logging.INFO, __file__, 1, message, (), exc_info)
+
+
+def test_the_filter_names_the_job_being_handled_and_nothing_outside() -> None:
+    job = get_queue().create_job(fail, args=("x",))
+    outside = _record()
+    assert JobContextFilter().filter(outside) is True
+    assert (outside.job_id, outside.job_queue, outside.job_func) == (None, None, None)  # type: ignore[attr-defined]
+    job.origin = "default"
+    with job_context(job):
+        inside = _record()
+        JobContextFilter().filter(inside)
+    assert (inside.job_id, inside.job_queue, inside.job_func) == (  # type: ignore[attr-defined]
+        job.id,
+        "default",
+        "tests.observability_helpers.fail",
+    )
+
+
+def test_the_json_formatter_writes_one_object_per_record() -> None:
+    try:
+        raise ValueError("broken")
+    except ValueError:
+        record = _record("sent %s", exc_info=sys.exc_info())
+    record.args = ({"not": "json"},)  # any value: written with str()
+    JobContextFilter().filter(record)
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["message"] == "sent {'not': 'json'}"
+    assert (entry["level"], entry["logger"], entry["job_id"]) == ("INFO", "shop", None)
+    assert entry["time"].endswith("+00:00")
+    assert "ValueError: broken" in entry["exc_info"]
 
 
 @pytest.mark.parametrize("kind", ["prefork", "fork"])
