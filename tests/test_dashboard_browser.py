@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import django
 import pytest
 from rq import Worker
 
@@ -153,3 +154,64 @@ def test_viewer_sees_no_action_buttons(browser: Any, live_server: Any) -> None:
         assert page.locator("input.action-select").count() == 0, path
     page.goto(f"{base}/django-rq/queues/default/job/{data['jobs'].failed.id}/")
     page.screenshot(path=str(ARTIFACTS / "dashboard-job-dark.png"), full_page=True)
+
+
+def test_breadcrumbs_are_styled_by_the_admin(browser: Any, live_server: Any) -> None:
+    """On the running Django (5.2 and 6.0: <div>, 6.1: <ol>), the admin's CSS styles our
+    breadcrumbs as its own: its colours, its padding, a visible separator between crumbs."""
+    jobs = jobs_in_every_state()
+    make_user("viewer")
+    base = live_server.url
+    page = browser.new_page(viewport={"width": 1200, "height": 700})
+    login(page, base, "viewer")
+    # The admin's breadcrumb colours, as its CSS variables resolve on this page.
+    probe = """() => {
+        const probe = document.createElement('div');
+        probe.style.background = 'var(--breadcrumbs-bg)';
+        probe.style.color = 'var(--breadcrumbs-link-fg)';
+        document.body.append(probe);
+        const style = getComputedStyle(probe);
+        const colours = [style.backgroundColor, style.color];
+        probe.remove();
+        return colours;
+    }"""
+    for path in (
+        "/django-rq/",
+        f"/django-rq/queues/default/job/{jobs.failed.id}/",
+        "/admin/django_taskq/queue/queues/default/failed/",
+        "/django-rq/workers/",
+        "/django-rq/cron/",
+    ):
+        page.goto(base + path)
+        crumbs = page.locator("nav[aria-label=Breadcrumbs] .breadcrumbs")
+        assert crumbs.count() == 1, path
+        background, link_colour = page.evaluate(probe)
+        assert background not in ("", "rgba(0, 0, 0, 0)"), "the admin defines --breadcrumbs-bg"
+        style = crumbs.evaluate(
+            """element => {
+                const style = getComputedStyle(element);
+                const link = getComputedStyle(element.querySelector('a'));
+                const first = element.tagName === 'OL' ? element.querySelector('li') : null;
+                return {
+                    tag: element.tagName,
+                    background: style.backgroundColor,
+                    padding: style.paddingLeft,
+                    link: link.color,
+                    text: element.innerText,
+                    after: first ? getComputedStyle(first, '::after').content : '',
+                    listStyle: first ? getComputedStyle(first).display : '',
+                };
+            }"""
+        )
+        assert style["background"] == background, (path, style)
+        assert style["padding"] == "40px" and style["link"] == link_colour, (path, style)
+        assert style["text"].startswith("Home") and "Queues" in style["text"], style
+        if style["tag"] == "OL":  # Django 6.1: inline items, the separator drawn after each
+            assert style["listStyle"] == "inline-block" and "\u203a" in style["after"], style
+        else:  # Django 5.2, 6.0: &rsaquo; in the text
+            assert style["tag"] == "DIV" and "\u203a" in style["text"], style
+    page.goto(f"{base}/django-rq/queues/default/job/{jobs.failed.id}/")
+    version = ".".join(map(str, django.VERSION[:2]))
+    page.locator("nav[aria-label=Breadcrumbs]").screenshot(
+        path=str(ARTIFACTS / f"breadcrumbs-django-{version}.png")
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -161,6 +162,56 @@ def test_pages_use_the_admin_look_and_breadcrumbs(jobs: Jobs) -> None:
     assert 'href="/admin/django_taskq/queue/queues/default/"' in html
     include_html = client.get(f"/django-rq/queues/default/job/{jobs.failed.id}/").content.decode()
     assert 'href="/django-rq/queues/default/"' in include_html
+
+
+def breadcrumbs_of(html: str) -> tuple[str, str]:
+    """(element, inner HTML) of a page's breadcrumbs."""
+    match = re.search(r'<(ol|div) class="breadcrumbs">(.*?)</\1>', html, re.DOTALL)
+    assert match is not None, "no breadcrumbs"
+    return match.group(1), match.group(2)
+
+
+def crumb_text(inner: str) -> str:
+    text = re.sub(r"<[^>]+>", " ", inner.replace("&rsaquo;", "/"))
+    return " ".join(text.split())
+
+
+def test_breadcrumbs_use_the_markup_of_the_running_admin(jobs: Jobs, worker_name: str) -> None:
+    """The element the installed admin's own base.html uses (Django 6.1: <ol>; 5.2, 6.0: <div>),
+    on every page: the admin's CSS styles only that one."""
+    from django.template import loader
+
+    admin_base = loader.get_template("admin/base.html").template.source
+    expected = "ol" if '<ol class="breadcrumbs">' in admin_base else "div"
+    client = client_for("viewer")
+    for path in read_paths(jobs, worker_name):
+        html = client.get("/django-rq/" + path).content.decode()
+        assert breadcrumbs_of(html)[0] == expected, path
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_breadcrumbs_markup_of_each_django(
+    monkeypatch: pytest.MonkeyPatch, jobs: Jobs, ordered: bool
+) -> None:
+    from django_taskq.templatetags import taskq_dashboard
+
+    monkeypatch.setattr(taskq_dashboard, "OL_BREADCRUMBS", ordered)
+    html = client_for("viewer").get(f"/django-rq/queues/default/job/{jobs.failed.id}/").content.decode()
+    element, inner = breadcrumbs_of(html)
+    links = re.findall(r'<a href="([^"]+)">', inner)
+    assert links == [
+        "/admin/",
+        "/django-rq/",
+        "/django-rq/queues/default/",
+        "/django-rq/queues/default/failed/",
+    ]
+    if ordered:  # Django 6.1: a list; the admin's CSS draws the separators
+        assert element == "ol" and "&rsaquo;" not in inner
+        assert inner.count("<li>") == 4 and inner.count('<li aria-current="page">') == 1
+        assert crumb_text(inner) == f"Home Queues default Failed {jobs.failed.id}"
+    else:  # Django 5.2 and 6.0: links separated by &rsaquo;
+        assert element == "div" and "<li" not in inner
+        assert crumb_text(inner) == f"Home / Queues / default / Failed / {jobs.failed.id}"
 
 
 @pytest.mark.urls("tests.testapp.custom_admin")

@@ -1,4 +1,5 @@
-"""Template helpers of the dashboard: namespaced URLs that work in every mount, durations."""
+"""Template helpers of the dashboard: namespaced URLs that work in every mount, the admin's
+breadcrumbs markup, durations."""
 
 from __future__ import annotations
 
@@ -7,10 +8,19 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
+import django
 from django import template
+from django.template.base import Parser, Token
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
+
+# The admin's breadcrumbs markup, which its CSS styles: Django 6.1 made it a list
+# (<ol class="breadcrumbs"> of <li>, separators drawn by CSS); before, <div class="breadcrumbs">
+# of links separated by &rsaquo;.
+OL_BREADCRUMBS = django.VERSION >= (6, 1)
 
 
 _SAFE_ARG = re.compile(r"[A-Za-z0-9_.-]+")
@@ -44,6 +54,46 @@ def taskq_url(context: dict[str, Any], name: str, *args: Any, **query: Any) -> s
         url = reverse(f"{namespace}:{name}", args=values)
     query = {key: value for key, value in query.items() if value not in (None, "")}
     return url + ("?" + urlencode(query) if query else "")
+
+
+class BreadcrumbsNode(template.Node):
+    """``{% breadcrumbs %}...{% endbreadcrumbs %}``: the admin's breadcrumbs element around crumbs."""
+
+    def __init__(self, nodelist: template.NodeList) -> None:
+        self.nodelist = nodelist  # the name Django looks for {% block %} overrides in
+
+    def render(self, context: template.Context) -> SafeString:
+        with context.push(taskq_crumbs=[0]):
+            inner = self.nodelist.render(context)
+        if OL_BREADCRUMBS:
+            return format_html('<ol class="breadcrumbs">{}</ol>', inner)
+        return format_html('<div class="breadcrumbs">{}</div>', inner)
+
+
+@register.tag
+def breadcrumbs(parser: Parser, token: Token) -> BreadcrumbsNode:
+    nodelist = parser.parse(("endbreadcrumbs",))
+    parser.delete_first_token()
+    return BreadcrumbsNode(nodelist)
+
+
+@register.simple_tag(takes_context=True)
+def crumb(
+    context: template.Context, label: Any, url_name: str = "", *args: Any, href: str = ""
+) -> SafeString:
+    """One crumb inside ``{% breadcrumbs %}``: a link to the dashboard's ``url_name`` (with
+    ``args``) or to ``href``; without either, the current page."""
+    seen = context.get("taskq_crumbs") or [0]
+    separator = mark_safe("" if OL_BREADCRUMBS or seen[0] == 0 else "&rsaquo; ")  # noqa: S308 - a constant
+    seen[0] += 1
+    if not (url_name or href):
+        if OL_BREADCRUMBS:
+            return format_html('<li aria-current="page">{}</li>', label)
+        return format_html("{}{}\n", separator, label)
+    url = href or taskq_url(context, url_name, *args)
+    if OL_BREADCRUMBS:
+        return format_html('<li><a href="{}">{}</a></li>', url, label)
+    return format_html('{}<a href="{}">{}</a>\n', separator, url, label)
 
 
 @register.filter
