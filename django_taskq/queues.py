@@ -20,7 +20,7 @@ from rq.queue import Queue
 from .conf import COMMIT_MODES, taskq_settings
 from .connections import connection_key, get_redis_connection, server_version
 from .exceptions import MixedConnectionsError
-from .rq_compat import jobs
+from .rq_compat import jobs, priority
 from .transactions import PendingJob, submit
 
 __all__ = ["DjangoQueue", "enqueue", "enqueue_at", "enqueue_in", "get_queue", "get_queues"]
@@ -58,6 +58,9 @@ class DjangoQueue(Queue):
         job.id  # noqa: B018 (RQ draws the id lazily: fixed now, repr() shows it before the commit)
         job.taskq_waiting_for_commit = False  # type: ignore[attr-defined]
         return job
+
+    def push_job_id(self, job_id: str, pipeline: Pipeline | None = None, at_front: bool = False) -> None:
+        priority.push_job_id(self, job_id, pipeline, at_front=at_front)  # a Django task: by its priority
 
     def enqueue_job(
         self, job: Job, pipeline: Pipeline | None = None, at_front: bool = False, unique: bool = False

@@ -26,27 +26,41 @@ import pytest
 import redis
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.core.checks import run_checks
+from django.core.checks.registry import CheckRegistry, registry
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from rq.command import send_stop_job_command
 from rq.job import Job, JobStatus
+from rq.worker import SimpleWorker
 
 from django_taskq import enqueue, get_connection, get_queue
 from django_taskq.backends import RQBackend, compat
-from django_taskq.backends.checks import check_task_backends
+from django_taskq.backends.checks import (
+    FRAMEWORK_CHECK_MODULES,
+    check_task_backends,
+    check_task_backends_once,
+    framework_checks_registered,
+)
 from django_taskq.backends.compat import (
     InvalidTask,
     TaskResultDoesNotExist,
     TaskResultStatus,
     task_backends,
 )
-from django_taskq.backends.exceptions import TaskCanceled, TaskStopped, WorkerLost
+from django_taskq.backends.exceptions import InvalidTaskArguments, TaskCanceled, TaskStopped, WorkerLost
 from django_taskq.backends.results import RUNNER_PATH, STATUSES
 from django_taskq.backends.runner import run_task
 from django_taskq.testing import run_jobs
 from tests.testapp import jobs, tasks
+
+if compat.FRAMEWORK == "django.tasks":
+    from django.tasks.backends.dummy import DummyBackend
+else:
+    from django_tasks.backends.dummy import DummyBackend
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 45.0
@@ -243,6 +257,29 @@ def test_arguments_that_do_not_survive_json_are_refused(
     assert redis_client.keys("rq:job:*") == []
 
 
+# Values Django's own backends refuse (normalize_json), and the exception class they raise.
+REFUSED_BY_DJANGO = [datetime(2026, 1, 1), {1, 2}, object(), b"\xff not UTF-8", [1, {"a": timezone.now()}]]
+
+
+@pytest.mark.parametrize("value", REFUSED_BY_DJANGO)
+def test_refused_arguments_raise_what_djangos_own_backends_raise(value: Any) -> None:
+    reference = DummyBackend("reference", {})
+    with pytest.raises((TypeError, ValueError)) as django_refusal:
+        reference.enqueue(tasks.echo, [value], {})
+    with pytest.raises(InvalidTask) as ours:
+        tasks.echo.enqueue(value)
+    assert isinstance(ours.value, InvalidTaskArguments)
+    assert isinstance(ours.value, type(django_refusal.value))  # TypeError, or ValueError for bytes
+    assert str(django_refusal.value) in str(ours.value)  # e.g. "Unsupported type: <class 'set'>"
+
+
+def test_invalid_task_arguments_is_an_invalid_task_and_a_type_error() -> None:
+    assert issubclass(InvalidTaskArguments, InvalidTask)
+    assert issubclass(InvalidTaskArguments, TypeError)
+    with pytest.raises(TypeError, match="change in a JSON round trip"):  # refused by us only
+        tasks.echo.enqueue({1: "one"})
+
+
 def test_unknown_queue_is_refused() -> None:
     with pytest.raises(InvalidTask, match="'nope'"):
         tasks.add.using(queue_name="nope")
@@ -414,13 +451,52 @@ def test_runner_outside_a_job_says_so() -> None:
 # Priority
 
 
-def test_positive_priority_jumps_the_queue() -> None:
+def test_higher_priority_runs_first() -> None:
     tasks.record.enqueue("first")
     tasks.record.using(priority=-20).enqueue("low")
     tasks.record.enqueue("second")
     tasks.record.using(priority=10).enqueue("urgent")
     run_jobs("default").raise_failures()
-    assert order_seen() == ["urgent", "first", "low", "second"]
+    assert order_seen() == ["urgent", "first", "second", "low"]
+
+
+# (priority, label) in enqueue order, over the whole range; equal priorities keep their order.
+MIXED_PRIORITIES = [(0, "a"), (-10, "b"), (0, "c"), (10, "d"), (-100, "e"), (100, "f"), (10, "g"),
+                    (-10, "h"), (0, "i"), (99, "j"), (-99, "k"), (1, "l"), (-1, "m")]  # fmt: skip
+BY_PRIORITY = [label for _, label in sorted(MIXED_PRIORITIES, key=lambda pair: -pair[0])]
+
+
+def test_priorities_over_the_whole_range_run_in_order() -> None:
+    for priority, label in MIXED_PRIORITIES:
+        tasks.record.using(priority=priority).enqueue(label)
+    run_jobs("default").raise_failures()
+    assert order_seen() == BY_PRIORITY
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tasks_of_one_commit_are_placed_by_priority() -> None:
+    tasks.record.using(priority=-50).enqueue("waiting low")
+    with transaction.atomic():  # written at the commit, in one pipeline
+        for priority, label in MIXED_PRIORITIES:
+            tasks.record.using(priority=priority).enqueue(label)
+    run_jobs("default").raise_failures()
+    assert order_seen() == [*BY_PRIORITY[:-2], "waiting low", *BY_PRIORITY[-2:]]
+
+
+def test_rqs_own_worker_takes_the_highest_priority_first() -> None:
+    for priority, label in MIXED_PRIORITIES:
+        tasks.record.using(priority=priority).enqueue(label)
+    queue = get_queue("default")
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    assert order_seen() == BY_PRIORITY
+
+
+def test_jobs_enqueued_outside_the_framework_keep_rqs_order() -> None:
+    low = tasks.record.using(priority=-10).enqueue("low task")
+    plain = enqueue(jobs.add, 1, 2)  # pushed as RQ pushes it: at the back
+    front = get_queue("default").enqueue(jobs.add, 2, 3, at_front=True)
+    task = tasks.record.enqueue("task")  # priority 0: before the low task
+    assert get_queue("default").job_ids == [front.id, task.id, low.id, plain.id]
 
 
 def test_priority_queues_option_maps_bands_to_rq_queues() -> None:
@@ -632,6 +708,42 @@ def backend(**entry: Any) -> dict[str, Any]:
 
 def test_checks_pass_on_the_test_settings() -> None:
     assert check_task_backends() == []
+    assert all(list(task_backends[alias].check()) == [] for alias in settings.TASKS)
+
+
+def test_backend_check_returns_its_own_entrys_messages() -> None:
+    entries = {**backend(QUEUES=["default", "nope"]), "other": {"BACKEND": "django_taskq.backends.RQBackend",
+                                                                 "QUEUES": ["gone"]}}  # fmt: skip
+    with override_settings(TASKS=entries):
+        [message] = task_backends["default"].check()
+        assert (message.id, message.obj) == ("django_taskq.E050", "TASKS['default']")
+        assert "'nope'" in message.msg
+        assert [m.obj for m in task_backends["other"].check()] == ["TASKS['other']"]
+
+
+def test_each_message_is_reported_once_by_the_check_framework() -> None:
+    assert framework_checks_registered()  # django.tasks, or the backport's app, calls RQBackend.check()
+    with override_settings(TASKS=backend(QUEUES=["nope"])):
+        ids = [message.id for message in run_checks()]
+        assert ids.count("django_taskq.E050") == 1
+        assert check_task_backends_once() == []  # left to the framework's check_tasks
+
+
+def test_without_the_frameworks_check_our_registered_check_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    checks = registry.registered_checks
+    others = {check for check in checks if check.__module__ not in FRAMEWORK_CHECK_MODULES}
+    monkeypatch.setattr(registry, "registered_checks", others)
+    assert not framework_checks_registered()
+    with override_settings(TASKS=backend(QUEUES=["nope"])):
+        assert [message.id for message in run_checks()].count("django_taskq.E050") == 1
+        assert [message.id for message in check_task_backends_once()] == ["django_taskq.E050"]
+
+
+def test_framework_checks_registered_looks_for_the_frameworks_check_tasks() -> None:
+    checks = CheckRegistry()
+    assert not framework_checks_registered(checks)
+    checks.register(import_string(f"{compat.FRAMEWORK}.checks.check_tasks"))
+    assert framework_checks_registered(checks)
 
 
 def test_checks_ignore_other_backends() -> None:

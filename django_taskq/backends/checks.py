@@ -5,16 +5,23 @@ E051 an unknown OPTIONS key               E052 an OPTIONS value of the wrong typ
 E053 PRIORITY_QUEUES is malformed         E054 the tasks framework is not installed
 E055 QUEUES is not a list of names
 
-This module does not import the tasks framework, so E054 can be reported.
+Each message is reported once: by ``RQBackend.check()``, which the framework's own
+``check_tasks`` calls, or, when that check is not registered (no framework, or the backport
+left out of INSTALLED_APPS), by ``check_task_backends_once`` registered here.
+
+This module does not need the tasks framework, so E054 can be reported.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from importlib.util import find_spec
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, register
+from django.core.checks.registry import CheckRegistry, registry
 
 from ..checks.messages import error as _error
 from ..conf import taskq_settings
@@ -23,6 +30,8 @@ from ..hints import did_you_mean
 BACKEND_PATHS = ("django_taskq.backends.RQBackend", "django_taskq.backends.rq.RQBackend")
 OPTION_KEYS = ("RESULT_TTL", "FAILURE_TTL", "TIMEOUT", "MAX_RETRIES", "RETRY_INTERVALS", "PRIORITY_QUEUES")
 PRIORITY_RANGE = (-100, 100)
+# Where the framework's check_tasks lives (Django 6+, the backport): it calls every backend's check().
+FRAMEWORK_CHECK_MODULES = ("django.tasks.checks", "django_tasks.checks")
 
 
 def framework_available() -> bool:
@@ -40,8 +49,24 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def framework_checks_registered(checks: CheckRegistry = registry) -> bool:
+    """Whether the framework's ``check_tasks`` is registered, so that it reports RQBackend's messages."""
+    return any(
+        getattr(check, "__module__", None) in FRAMEWORK_CHECK_MODULES
+        for check in checks.get_checks(include_deployment_checks=True)
+    )
+
+
 @register("django_taskq")
+def check_task_backends_once(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``check_task_backends``, unless the framework's ``check_tasks`` reports the same messages."""
+    if framework_checks_registered():
+        return []
+    return check_task_backends(app_configs, **kwargs)
+
+
 def check_task_backends(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The messages of every TASKS entry that uses RQBackend."""
     tasks = getattr(settings, "TASKS", None)
     if not isinstance(tasks, dict):
         return []
@@ -155,3 +180,9 @@ def _check_priority_queues(obj: str, value: Any, known: dict[str, Any]) -> list[
         targets = [str(task_queue)] + [band[1] for band in bands]
         messages.extend(_unknown_queues(obj, f"{where}[{task_queue!r}]", list(dict.fromkeys(targets)), known))
     return messages
+
+
+# Django 6 registers its check_tasks when django.tasks is first imported: import it now, before
+# any check runs, so that check_task_backends_once knows whether it will run.
+with contextlib.suppress(ImportError):
+    importlib.import_module("django.tasks")

@@ -1,6 +1,18 @@
-"""Errors recorded on a task's result when RQ ended it without the task raising anything."""
+"""The errors of RQBackend: those ``enqueue()`` raises, and those recorded on a task's result
+when RQ ended it without the task raising anything."""
 
 from __future__ import annotations
+
+from .compat import InvalidTask
+
+
+class InvalidTaskArguments(InvalidTask, TypeError):
+    """Arguments a task cannot be given. Also a ``TypeError``: what Django's own backends raise
+    for the values they refuse (``normalize_json``), so code written for them catches it."""
+
+
+class InvalidTaskArgumentValue(InvalidTaskArguments, ValueError):
+    """Bytes that are not UTF-8, for which Django's own backends raise ``ValueError``."""
 
 
 class TaskStopped(Exception):

@@ -5,8 +5,8 @@ Rules (documented in docs/django-tasks.rst):
 - A task's ``queue_name`` is an ``RQ_QUEUES`` name. ``QUEUES`` in the TASKS entry narrows
   the names a task may use; without it every ``RQ_QUEUES`` name is allowed.
 - Priority: if ``OPTIONS["PRIORITY_QUEUES"]`` maps the task's queue to bands, the band whose
-  minimum the priority reaches picks the RQ queue; otherwise a priority above 0 puts the job
-  at the front of its queue and any other priority at the back.
+  minimum the priority reaches picks the RQ queue. Inside its RQ queue a job is placed by its
+  priority (``rq_compat.priority``): after every waiting job of a higher or equal priority.
 - Enqueueing goes through :class:`django_taskq.queues.DjangoQueue`, so ``COMMIT_MODE``
   applies: a task enqueued in a transaction that rolls back never reaches Redis, and
   ``task_enqueued`` fires when the job is written.
@@ -14,12 +14,11 @@ Rules (documented in docs/django-tasks.rst):
 
 from __future__ import annotations
 
-import json
-import math
 import threading
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
+from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone as django_timezone
 from rq import Retry
@@ -29,7 +28,10 @@ from rq.job import Job
 from ..conf import taskq_settings
 from ..connections import connection_groups
 from ..queues import DjangoQueue, get_queue
+from ..rq_compat import priority
 from ..transactions import PendingJob, add_observer
+from .arguments import json_arguments
+from .checks import entry_messages
 from .compat import (
     DEFAULT_TASK_PRIORITY,
     BaseTaskBackend,
@@ -72,6 +74,7 @@ class RQBackend(BaseTaskBackend):
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
+        self._params = params
         _refuse_malformed(alias, params)
         if "QUEUES" not in params:
             self.queues = set()  # any RQ_QUEUES name, checked when a task is validated
@@ -103,27 +106,6 @@ class RQBackend(BaseTaskBackend):
                 f"(it defines {', '.join(known) or 'none'})."
             )
 
-    def _json_arguments(
-        self, task: Task[..., Any], args: Any, kwargs: Any
-    ) -> tuple[list[Any], dict[str, Any]]:
-        """``args``/``kwargs`` after a JSON round trip; InvalidTask if they do not survive it unchanged."""
-        values = (*args, *kwargs.values())
-        if all(type(v) in _SCALARS and (type(v) is not float or math.isfinite(v)) for v in values):
-            return list(args), dict(kwargs)  # nothing a JSON round trip could change
-        try:
-            encoded = json.dumps([args, kwargs], allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidTask(
-                f"Arguments of task {task.module_path} must be JSON-serialisable: {exc}"
-            ) from exc
-        decoded_args, decoded_kwargs = json.loads(encoded)
-        if not _same_json(args, decoded_args) or not _same_json(kwargs, decoded_kwargs):
-            raise InvalidTask(
-                f"Arguments of task {task.module_path} change in a JSON round trip (non-string dict keys?): "
-                f"{args!r}, {kwargs!r} would arrive as {decoded_args!r}, {decoded_kwargs!r}."
-            )
-        return decoded_args, decoded_kwargs
-
     # Enqueueing
 
     def rq_queue_name(self, task: Task[..., Any]) -> str:
@@ -135,10 +117,10 @@ class RQBackend(BaseTaskBackend):
 
     def enqueue(self, task: Task[P, R], args: Any, kwargs: Any) -> TaskResult[P, R]:
         # The rest of validate_task() ran when the (frozen) Task was created; settings may have changed since.
-        self._validate_queue(task)
         if self.queues and task.queue_name not in self.queues:
             raise InvalidTask(f"Queue '{task.queue_name}' is not valid for backend.")
-        json_args, json_kwargs = self._json_arguments(task, args, kwargs)
+        self._validate_queue(task)
+        json_args, json_kwargs = json_arguments(task, args, kwargs)
         queue = get_queue(self.rq_queue_name(task))
         run_after = task.run_after
         if run_after is not None and django_timezone.is_naive(run_after):
@@ -175,8 +157,8 @@ class RQBackend(BaseTaskBackend):
         if run_after is not None and run_after > utc_now():
             queue.schedule_job(job, run_after)
         else:
-            at_front = task.priority > DEFAULT_TASK_PRIORITY and task.queue_name not in self.priority_queues
-            queue.enqueue_job(job, at_front=at_front)
+            priority.mark(job, task.priority)
+            queue.enqueue_job(job)
         if not queue.is_async and job.get_status(refresh=False) is not None and job.ended_at is not None:
             return build_result(job, task, self.alias)  # an ASYNC=False queue ran it already
         return result
@@ -191,6 +173,13 @@ class RQBackend(BaseTaskBackend):
         if run_after is not None:
             meta[META_RUN_AFTER] = to_iso(run_after)
         return meta
+
+    # Checks
+
+    def check(self, **kwargs: Any) -> list[CheckMessage]:
+        """This entry's messages (django_taskq.E050-E055). Django's ``check_tasks`` calls it; our
+        own registered check then leaves this entry to it (``checks.check_task_backends_once``)."""
+        return entry_messages(f"TASKS[{self.alias!r}]", self._params)
 
     # Results
 
@@ -215,34 +204,9 @@ class RQBackend(BaseTaskBackend):
 
 def _refuse_malformed(alias: str, params: dict[str, Any]) -> None:
     """ImproperlyConfigured for OPTIONS/QUEUES the system checks report (queue names are checked later)."""
-    from .checks import entry_messages
-
     for message in entry_messages(f"TASKS[{alias!r}]", params):
         if message.id not in ("django_taskq.E050", "django_taskq.E054"):
             raise ImproperlyConfigured(f"{message.msg} ({message.id}) {message.hint or ''}".strip())
-
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _same_json(original: Any, decoded: Any) -> bool:
-    """Whether ``decoded`` is ``original`` up to tuples becoming lists."""
-    if isinstance(original, dict):
-        return (
-            isinstance(decoded, dict)
-            and all(isinstance(key, str) for key in original)
-            and original.keys() == decoded.keys()
-            and all(_same_json(value, decoded[key]) for key, value in original.items())
-        )
-    if isinstance(original, (list, tuple)):
-        return (
-            isinstance(decoded, list)
-            and len(original) == len(decoded)
-            and all(_same_json(a, b) for a, b in zip(original, decoded, strict=True))
-        )
-    if isinstance(original, float) and not math.isfinite(original):
-        return False
-    return type(original) is type(decoded) and bool(original == decoded)
 
 
 # task_enqueued fires when the job reaches Redis (after the commit, with COMMIT_MODE), in this thread.

@@ -22,6 +22,8 @@ from rq.queue import Queue
 from rq.registry import StartedJobRegistry
 from rq.results import Result
 
+from . import priority
+
 __all__ = [
     "JOB_LUA",
     "WRITE_HOOKS",
@@ -94,14 +96,17 @@ def enqueue_waiting(queue: Queue, job: Job, pipeline: Pipeline) -> None:
 
 # What Queue._enqueue_async_job writes for a job without dependencies, as one atomic script:
 # the hash (Job.save), its expiry (Job.cleanup), the queue entry (Queue.push_job_id) and the
-# queue's name in rq:queues. KEYS: job hash, dependents, dependencies, queue list, rq:queues.
-# ARGV: ttl (0: none), at_front (1/0), job id, then the hash's fields and values.
-_ENQUEUE_LUA = """
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+# queue's name in rq:queues. KEYS: job hash, dependents, dependencies, queue list, rq:queues
+# (then, for a job with a priority, rq_compat.priority's two keys). ARGV: ttl (0: none),
+# at_front (1/0), job id, priority ('': none, pushed as RQ does), then the hash's fields and values.
+_ENQUEUE_LUA = priority.PLACE_LUA + """
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 if tonumber(ARGV[1]) > 0 then
     for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
 end
-if ARGV[2] == '1' then redis.call('LPUSH', KEYS[4], ARGV[3]) else redis.call('RPUSH', KEYS[4], ARGV[3]) end
+if ARGV[2] == '1' then redis.call('LPUSH', KEYS[4], ARGV[3])
+elseif ARGV[4] ~= '' then taskq_place(KEYS[4], KEYS[6], KEYS[7], KEYS[1], ARGV[3], tonumber(ARGV[4]))
+else redis.call('RPUSH', KEYS[4], ARGV[3]) end
 redis.call('SADD', KEYS[5], KEYS[4])
 return 1
 """
@@ -111,9 +116,12 @@ def write_queued(connection: Redis, queue: Queue, job: Job, *, at_front: bool) -
     """Write a job ``prepare_for_queue`` prepared, with no dependencies, onto ``queue``: one
     command and one reply, where RQ takes two round trips and a MULTI/EXEC."""
     ttl = job.ttl if job.ttl is not None and job.ttl > 0 else 0
+    keys = [job.key, job.dependents_key, job.dependencies_key, queue.key, queue.redis_queues_keys]
+    place = priority.priority_of(job)
+    if place is not None:
+        keys += (priority.waiting_key(queue), priority.counter_key(queue))
     _enqueue_script(connection)(
-        keys=[job.key, job.dependents_key, job.dependencies_key, queue.key, queue.redis_queues_keys],
-        args=[ttl, int(at_front), job.id, *job_hash_fields(job)],
+        keys=keys, args=[ttl, int(at_front), job.id, "" if place is None else place, *job_hash_fields(job)]
     )
 
 
