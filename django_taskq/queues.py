@@ -20,7 +20,7 @@ from rq.queue import Queue
 from .conf import COMMIT_MODES, taskq_settings
 from .connections import connection_key, get_redis_connection, server_version
 from .exceptions import MixedConnectionsError
-from .rq_compat import jobs, priority
+from .rq_compat import hooks, jobs, priority
 from .transactions import PendingJob, submit
 
 __all__ = ["DjangoQueue", "enqueue", "enqueue_at", "enqueue_in", "get_queue", "get_queues"]
@@ -128,11 +128,12 @@ class DjangoQueue(Queue):
         accepted) on ``pipe``: a pipeline shared with other jobs, or the client itself."""
         job = pending.job
         if pending.scheduled_for is not None:
+            hooks.run_enqueue_job_wrappers(self, job)  # RQ's scheduler enqueues it outside any trace
             pipeline = pipe if isinstance(pipe, Pipeline) else None  # alone: RQ's own pipeline
             super().schedule_job(job, pending.scheduled_for, pipeline=pipeline, **pending.options)
         elif pipe is None:
             super().enqueue_job(job, at_front=pending.at_front, **pending.options)
-        elif isinstance(pipe, Pipeline) and jobs.enqueue_wrapped():
+        elif isinstance(pipe, Pipeline) and hooks.enqueue_wrapped():
             # A monitoring tool wraps RQ's enqueue (trace headers into the meta): RQ's own code
             # writes the job, on the shared pipeline, so that the wrapper sees it.
             super().enqueue_job(job, pipeline=pipe, at_front=pending.at_front)

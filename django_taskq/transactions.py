@@ -15,7 +15,7 @@ from django.db import connections, transaction
 from django.dispatch import receiver
 from rq.job import Job, JobStatus
 
-from .rq_compat.jobs import enqueue_wrapped
+from .rq_compat.hooks import enqueue_wrapped
 
 if TYPE_CHECKING:
     from .queues import DjangoQueue

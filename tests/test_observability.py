@@ -1,6 +1,6 @@
 """What monitoring tools see: sentry-sdk's RqIntegration on every enqueue path and in every
-worker kind (a real sentry-sdk, delivering to a local envelope receiver), job-aware logs, and
-the rq_compat contract that lets an APM's wrapper of ``rq.Queue.enqueue_job`` see our writes.
+worker kind (a real sentry-sdk, delivering to a local envelope receiver), OpenTelemetry spans,
+and job-aware logs. The rq_compat side is proven in tests/test_rq_compat_hooks.py.
 
 The sentry tests run the enqueuing side and the worker as subprocesses with
 ``tests.observability_settings``: sentry-sdk patches RQ's classes for good, never in pytest's process.
@@ -8,92 +8,22 @@ The sentry tests run the enqueuing side and the worker as subprocesses with
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import transaction
-from rq.job import Job
-from rq.queue import Queue
 
 from django_taskq import enqueue, get_queue
 from django_taskq.log import JobContextFilter, JsonFormatter, job_context
-from django_taskq.rq_compat import jobs
 from tests.command_helpers import ROOT, subprocess_env, wait_for
-from tests.observability_helpers import EnvelopeReceiver, error_tags, fail, fail_later, failing_task, traced
+from tests.observability_helpers import EnvelopeReceiver, error_tags, fail, traced
 from tests.worker_helpers import output, run, running, stop
 
 SETTINGS = "tests.observability_settings"
-ALL_DATABASES = pytest.mark.django_db(transaction=True)
-
-
-# --- the rq_compat contract: a wrapped enqueue_job sees every job ------------------------------
-
-
-def test_the_installed_rq_defines_the_write_hooks_in_rq_queue() -> None:
-    for name in jobs.WRITE_HOOKS:
-        assert name in vars(Queue), (
-            f"rq.queue.Queue.{name} is gone; update rq_compat.jobs.WRITE_HOOKS (the methods "
-            "monitoring tools wrap to see enqueued jobs)"
-        )
-    assert not jobs.enqueue_wrapped(), "rq.queue.Queue's enqueue methods are no longer defined in rq.queue"
-
-
-@pytest.fixture(params=jobs.WRITE_HOOKS)
-def wrapped_hook(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Wrap one of RQ's enqueue methods as sentry-sdk (enqueue_job) or OpenTelemetry
-    (_enqueue_job) do: the wrapper stamps the job's meta and records its id."""
-    seen: list[str] = []
-    original = vars(Queue)[request.param]
-
-    @functools.wraps(original)
-    def wrapper(self: Queue, job: Job, *args: Any, **kwargs: Any) -> Any:
-        job.meta["traced"] = "yes"
-        seen.append(job.id)
-        return original(self, job, *args, **kwargs)
-
-    monkeypatch.setattr(Queue, request.param, wrapper)
-    assert jobs.enqueue_wrapped()
-    return seen
-
-
-@ALL_DATABASES
-def test_a_wrapped_enqueue_sees_every_enqueue_path(wrapped_hook: list[str]) -> None:
-    queue = get_queue()
-    immediate = enqueue(fail, "immediate")
-    with transaction.atomic():
-        at_commit = fail_later.delay("commit")
-        second = fail_later.delay("commit 2")
-    many = queue.enqueue_many([Queue.prepare_data(fail, ("many",))])[0]
-    task_job_id = failing_task.enqueue("task").id
-    written = [immediate.id, at_commit.id, second.id, many.id, task_job_id]
-    assert sorted(wrapped_hook) == sorted(written), (
-        "rq.Queue.enqueue_job no longer calls Queue._enqueue_job for a job without dependencies; "
-        "update rq_compat.jobs.WRITE_HOOKS"
-    )
-    assert queue.job_ids == written
-    for job_id in written:
-        assert Job.fetch(job_id, connection=queue.connection).meta["traced"] == "yes"
-
-
-@ALL_DATABASES
-def test_a_wrapped_enqueue_keeps_one_round_trip_per_commit(
-    wrapped_hook: list[str], redis_client: Any
-) -> None:
-    redis_client.config_resetstat()
-    with transaction.atomic():
-        for tag in "abc":
-            fail_later.delay(tag)
-    stats = redis_client.info("commandstats")
-    assert stats["cmdstat_exec"]["calls"] == 1
-    assert stats["cmdstat_multi"]["calls"] == 1
-    assert len(get_queue()) == 3
 
 
 # --- sentry-sdk in every worker kind --------------------------------------------------------
@@ -152,10 +82,12 @@ def test_a_failing_jobs_event_carries_the_enqueuing_trace(kind: str, processes: 
 
 
 def test_every_enqueue_path_carries_the_trace(processes: None) -> None:
-    paths = ["immediate", "commit", "many", "task"]
+    paths = ["immediate", "commit", "many", "task", "scheduled"]
     with EnvelopeReceiver().running() as receiver:
         trace_id = enqueue_in_subprocess(receiver, *paths)
-        result = run("rqworker", "--burst", settings=SETTINGS, TASKQ_TEST_SENTRY_DSN=receiver.dsn)
+        result = run(
+            "rqworker", "--burst", "--with-scheduler", settings=SETTINGS, TASKQ_TEST_SENTRY_DSN=receiver.dsn
+        )
         assert result.returncode == 0, result.stderr
         assert_traced(receiver, trace_id, paths)
 

@@ -9,6 +9,9 @@ Modules:
 
 ``encoding``
     How RQ writes values into its hashes (text, timestamps).
+``hooks``
+    The enqueue methods monitoring tools wrap (sentry-sdk, OpenTelemetry), and how our
+    writes reach their wrappers.
 ``jobs``
     Job hashes, the one-round-trip enqueue, deletion, dependencies and statuses.
 ``storage``

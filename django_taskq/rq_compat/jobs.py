@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from types import FunctionType
 from typing import Any
 
-import rq.queue
 from redis import Redis
 from redis.client import Pipeline
 from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE, Execution, ExecutionRegistry
@@ -26,11 +24,9 @@ from . import priority
 
 __all__ = [
     "JOB_LUA",
-    "WRITE_HOOKS",
     "dependency_ids",
     "enqueue_data_fields",
     "enqueue_waiting",
-    "enqueue_wrapped",
     "job_hash_fields",
     "job_layout",
     "prepare_for_queue",
@@ -57,24 +53,6 @@ def job_hash_fields(job: Job) -> list[Any]:
     for name, value in job.to_dict().items():
         fields += (name, value)
     return fields
-
-
-# The rq.Queue methods that our one-round-trip write stands in for. Monitoring tools wrap them
-# to see every job put on a queue: sentry-sdk's RqIntegration wraps ``enqueue_job`` (it adds
-# the trace headers to the job's meta), OpenTelemetry's RQ instrumentation ``_enqueue_job``.
-WRITE_HOOKS = ("enqueue_job", "_enqueue_job")
-
-
-def enqueue_wrapped() -> bool:
-    """Whether some code replaced one of ``WRITE_HOOKS`` on ``rq.Queue`` (a function not defined
-    in ``rq.queue``: a ``functools.wraps`` wrapper, a wrapt proxy...). Jobs must then be written
-    through ``rq.Queue.enqueue_job``, so that the wrapper sees them."""
-    namespace = vars(rq.queue)
-    for name in WRITE_HOOKS:
-        method = vars(Queue).get(name)
-        if not (isinstance(method, FunctionType) and method.__globals__ is namespace):
-            return True
-    return False
 
 
 def enqueue_data_fields(job_data: Any) -> dict[str, Any]:
