@@ -7,11 +7,13 @@ with the queue's serializer, and shows a readable error when that fails.
 from __future__ import annotations
 
 import json
+import math
 import pprint
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
+from rq.defaults import DEFAULT_FAILURE_TTL, DEFAULT_RESULT_TTL
 from rq.job import Job
 
 from ..queues import DjangoQueue
@@ -40,6 +42,15 @@ class ResultEntry:
 
 
 @dataclass
+class Ttl:
+    """How long a job's result (or failure) is kept, as it applies to this job."""
+
+    seconds: int  # -1: kept until deleted
+    default: bool  # the job sets none: RQ's default applies
+    until: datetime | None = None  # when it goes, once the job is in its finished/failed registry
+
+
+@dataclass
 class JobDetail:
     id: str
     exists: bool
@@ -57,6 +68,8 @@ class JobDetail:
     results: list[ResultEntry] = field(default_factory=list)
     exception: str = ""
     ttl: int | None = None  # seconds the job hash still lives, None when it does not expire
+    result_ttl: Ttl | None = None  # None when the job cannot be read
+    failure_ttl: Ttl | None = None
 
 
 def pretty(value: Any) -> str:
@@ -76,7 +89,9 @@ def get_job(queue: DjangoQueue, job_id: str) -> JobDetail:
     pipe.scard(job_class.dependents_key_for(job_id))
     pipe.srandmember(job_class.dependents_key_for(job_id), RELATED_LIMIT)
     read_results(pipe, job_id, count=RESULTS_LIMIT)
-    raw, ttl, dependents_total, dependent_ids, results = pipe.execute()
+    pipe.zscore(queue.finished_job_registry.key, job_id)  # when the result goes
+    pipe.zscore(queue.failed_job_registry.key, job_id)  # when the failure goes
+    raw, ttl, dependents_total, dependent_ids, results, finished_until, failed_until = pipe.execute()
     detail = JobDetail(id=job_id, exists=bool(raw))
     if not raw:
         return detail
@@ -100,6 +115,8 @@ def get_job(queue: DjangoQueue, job_id: str) -> JobDetail:
                 f"The job's function and arguments cannot be deserialized ({type(error).__name__})."
             )
         detail.meta = pretty(job.meta) if job.meta else ""
+        detail.result_ttl = _ttl(job.result_ttl, DEFAULT_RESULT_TTL, finished_until)
+        detail.failure_ttl = _ttl(job.failure_ttl, DEFAULT_FAILURE_TTL, failed_until)
     for result_id, fields in results:
         detail.results.append(_result_entry(decode_result_entry(result_id, fields), queue))
     failures = [entry for entry in detail.results if entry.exception]
@@ -113,6 +130,14 @@ def get_job(queue: DjangoQueue, job_id: str) -> JobDetail:
     detail.dependencies = rows[: len(dependency_ids)]
     detail.dependents = rows[len(dependency_ids) :]
     return detail
+
+
+def _ttl(value: int | None, default: int, score: float | None) -> Ttl:
+    """The job's TTL or RQ's default, with its registry score (+inf: kept until deleted)."""
+    until = (
+        datetime.fromtimestamp(score, timezone.utc) if score is not None and math.isfinite(score) else None
+    )
+    return Ttl(seconds=default if value is None else value, default=value is None, until=until)
 
 
 def _dependency_ids(raw: dict[bytes, bytes]) -> list[str]:

@@ -203,11 +203,13 @@ def job(request: HttpRequest, queue: str, job_id: str) -> HttpResponse:
     detail = get_job(rq_queue, job_id)
     status = detail.status
     actions = [(a, operations.LABELS[a]) for a in operations.SELECTION_ACTIONS.get(status, ())]
+    worker_name = detail.job.worker_name if detail.job is not None else None
+    worker_live = bool(worker_name and list_workers(worker_name))  # a gone worker's page is a 404
     return render_page(
         request,
         "job.html",
         f"Job {job_id}",
-        {"queue": rq_queue, "detail": detail, "actions": actions},
+        {"queue": rq_queue, "detail": detail, "actions": actions, "worker_live": worker_live},
         status=200 if detail.exists else 404,
     )
 
