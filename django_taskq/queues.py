@@ -123,9 +123,12 @@ class DjangoQueue(Queue):
             and job.ttl != 0  # RQ deletes a job with ttl=0 at once; its own code does that
         )
 
-    def write_pending(self, pending: PendingJob, pipe: Redis | Pipeline | None) -> None:
+    def write_pending(
+        self, pending: PendingJob, pipe: Redis | Pipeline | None, *, through_rq: bool = False
+    ) -> None:
         """Write one job: with RQ's own code when ``pipe`` is None, else (a job ``can_pipeline``
-        accepted) on ``pipe``: a pipeline shared with other jobs, or the client itself."""
+        accepted) on ``pipe``: a pipeline shared with other jobs, or the client itself.
+        ``through_rq``: a monitoring tool wraps RQ's enqueue (``hooks.enqueue_wrapped()``)."""
         job = pending.job
         if pending.scheduled_for is not None:
             hooks.run_enqueue_job_wrappers(self, job)  # RQ's scheduler enqueues it outside any trace
@@ -133,9 +136,9 @@ class DjangoQueue(Queue):
             super().schedule_job(job, pending.scheduled_for, pipeline=pipeline, **pending.options)
         elif pipe is None:
             super().enqueue_job(job, at_front=pending.at_front, **pending.options)
-        elif isinstance(pipe, Pipeline) and hooks.enqueue_wrapped():
-            # A monitoring tool wraps RQ's enqueue (trace headers into the meta): RQ's own code
-            # writes the job, on the shared pipeline, so that the wrapper sees it.
+        elif through_rq and isinstance(pipe, Pipeline):
+            # The wrapper (trace headers into the meta) sees the job: RQ's own code writes it,
+            # on the shared pipeline.
             super().enqueue_job(job, pipeline=pipe, at_front=pending.at_front)
         else:
             jobs.prepare_for_queue(self, job)

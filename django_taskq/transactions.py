@@ -232,7 +232,7 @@ def write(pendings: Iterable[PendingJob]) -> None:
             if wrapped:
                 pipe.multi()
             for pending in batch:
-                pending.queue.write_pending(pending, pipe)
+                pending.queue.write_pending(pending, pipe, through_rq=wrapped)
             for queue in {pending.queue.key: pending.queue for pending in batch}.values():
                 pipe.sadd(queue.redis_queues_keys, queue.key)
             pipe.execute()
