@@ -30,7 +30,7 @@ from .jobs import (
     queue_or_none,
 )
 from .site import dashboard_view, queue_or_404, render_page, url_for
-from .workers import list_workers, scheduler_status
+from .workers import list_workers, scheduler_status, worker_is_live
 
 # --- pages -----------------------------------------------------------------------------------
 
@@ -204,7 +204,8 @@ def job(request: HttpRequest, queue: str, job_id: str) -> HttpResponse:
     status = detail.status
     actions = [(a, operations.LABELS[a]) for a in operations.SELECTION_ACTIONS.get(status, ())]
     worker_name = detail.job.worker_name if detail.job is not None else None
-    worker_live = bool(worker_name and list_workers(worker_name))  # a gone worker's page is a 404
+    # A gone worker's page is a 404. The worker of a job of this queue uses the queue's Redis.
+    worker_live = worker_is_live(rq_queue.connection, worker_name) if worker_name else False
     return render_page(
         request,
         "job.html",

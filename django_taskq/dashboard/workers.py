@@ -6,6 +6,7 @@ Read-only, a fixed number of pipelined round trips per Redis connection.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, TypeGuard
 
 from ..conf import taskq_settings
 from ..connections import connection_groups
@@ -45,12 +46,21 @@ def list_workers(name: str | None = None) -> list[WorkerInfo]:
         replies = pipe.execute()
         for index, key in enumerate(keys):
             record = decode_worker(key, replies[index * 2], replies[index * 2 + 1])
-            if record is None or record.death is not None:  # expired, or registered its death
+            if not _alive(record):
                 continue
             workers.append(WorkerInfo(**asdict(record), connection=group.location))
         if name is not None and workers:
             break
     return workers
+
+
+def worker_is_live(client: Any, name: str) -> bool:
+    """Whether worker ``name`` runs on ``client``'s Redis (as ``list_workers`` sees it): one round trip."""
+    return _alive(decode_worker(worker_key(name), client.hmget(worker_key(name), WORKER_FIELDS)))
+
+
+def _alive(record: WorkerRecord | None) -> TypeGuard[WorkerRecord]:
+    return record is not None and record.death is None  # expired, or registered its death
 
 
 @dataclass

@@ -27,7 +27,7 @@ _SAFE_ARG = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 @register.simple_tag(takes_context=True)
-def taskq_url(context: dict[str, Any], name: str, *args: Any, **query: Any) -> str:
+def taskq_url(context: template.Context, name: str, *args: Any, **query: Any) -> str:
     """Reverse a dashboard URL in the namespace the current page was served from.
 
     Pages link to many jobs, queues and workers: the URL pattern is reversed once per page
