@@ -15,6 +15,7 @@ import redis
 from django.test import Client
 from django.urls import reverse
 from prometheus_client.parser import text_string_to_metric_families
+from rq import Worker
 
 from django_taskq import counters, get_connection, get_queue
 from django_taskq.connections import connection_groups
@@ -22,7 +23,7 @@ from django_taskq.contrib.prometheus import TaskqCollector, render
 from django_taskq.queues import DjangoQueue
 from django_taskq.stats import STATES
 from django_taskq.testing import run_jobs
-from tests.dashboard_helpers import jobs_in_every_state
+from tests.dashboard_helpers import jobs_in_every_state, rq_queue
 from tests.secure_redis import SECRET, secure_queues, secure_redis_port, unreachable_queues
 from tests.testapp.jobs import add, fail
 
@@ -164,8 +165,6 @@ def test_explicit_counter_values(settings: Any, redis_client: redis.Redis) -> No
 def django_rq_samples(queue_names: list[str]) -> Samples:
     """The rq_* samples django-rq 4.2's collector reports, computed with RQ's public API:
     every live worker of each connection once, the job counts of every queue."""
-    from rq import Queue, Worker
-
     expected: Samples = {}
     for group in connection_groups():
         for worker in Worker.all(connection=group.client):
@@ -176,14 +175,14 @@ def django_rq_samples(queue_names: list[str]) -> Samples:
             expected[("rq_job_failed_total", frozenset(labels))] = worker.failed_job_count
             expected[("rq_working_seconds_total", frozenset(labels))] = worker.total_working_time
     for name in queue_names:
-        rq_queue = Queue(name, connection=get_connection(name))
+        plain = rq_queue(name)  # RQ's own queue object
         counts = {
-            "queued": rq_queue.count,
-            "started": rq_queue.started_job_registry.count,
-            "finished": rq_queue.finished_job_registry.count,
-            "failed": rq_queue.failed_job_registry.count,
-            "deferred": rq_queue.deferred_job_registry.count,
-            "scheduled": rq_queue.scheduled_job_registry.count,
+            "queued": plain.count,
+            "started": plain.started_job_registry.count,
+            "finished": plain.finished_job_registry.count,
+            "failed": plain.failed_job_registry.count,
+            "deferred": plain.deferred_job_registry.count,
+            "scheduled": plain.scheduled_job_registry.count,
         }
         for status, count in counts.items():
             expected[("rq_jobs", frozenset({("queue", name), ("status", status)}))] = count
@@ -192,10 +191,8 @@ def django_rq_samples(queue_names: list[str]) -> Samples:
 
 def live_worker(name: str, queue_names: list[str], successful: int, failed: int, seconds: float) -> None:
     """A worker registered as RQ's own workers do, with RQ's per-worker counters."""
-    from rq import Queue, Worker
-
     connection = get_connection(queue_names[0])
-    worker = Worker([Queue(q, connection=connection) for q in queue_names], connection=connection, name=name)
+    worker = Worker([rq_queue(q) for q in queue_names], connection=connection, name=name)
     worker.register_birth()
     worker.set_state("busy")
     for _ in range(successful):
@@ -215,10 +212,14 @@ def test_django_rq_metrics_have_its_labels_and_meaning(settings: Any) -> None:
     live_worker("web-1.2", ["default"], successful=0, failed=0, seconds=0)
     live_worker("web-2.1", ["other-db"], successful=7, failed=2, seconds=0.75)
 
+    # An entry past its expiry, which RQ's registry count (and so django-rq) leaves out.
+    get_connection().zadd(rq_queue("default").failed_job_registry.key, {"long-gone": 1})
+
     _, samples, _ = scrape(settings)
 
     ours = {key: sample for key, sample in samples.items() if key[0].startswith("rq_")}
     assert ours == django_rq_samples(list(settings.RQ_QUEUES))
+    assert value(samples, "taskq_jobs", queue="default", state="failed") == 2  # ours: what Redis holds
     worker = frozenset({("name", "web-1.1"), ("queues", "high,low")})
     assert value(samples, "rq_workers", name="web-1.1", state="busy", queues="high,low") == 1
     assert ours[("rq_job_successful_total", worker)] == 3

@@ -131,8 +131,8 @@ class TaskqCollector:
         for queue in stats.queues:
             for state in STATES:
                 family["taskq_jobs"].add_metric([queue.name, state], getattr(queue, state))
-            for status in DJANGO_RQ_STATUSES:
-                family["rq_jobs"].add_metric([queue.name, status], getattr(queue, status))
+            for status in DJANGO_RQ_STATUSES:  # counted as RQ's len(registry): no expired entries
+                family["rq_jobs"].add_metric([queue.name, status], queue.unexpired(status))
             family["taskq_workers"].add_metric([queue.name], queue.workers)
             if queue.oldest_queued_age is not None:
                 family["taskq_oldest_queued_age_seconds"].add_metric([queue.name], queue.oldest_queued_age)
