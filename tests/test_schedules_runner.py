@@ -610,3 +610,31 @@ def test_rqworker_with_cron_runs_the_rows_and_their_outcomes_reach_the_row(redis
     assert schedule.last_status in ("queued", "finished") and schedule.failure_count == 0
     ran = [raw.decode() for raw in redis_client.lrange("cron-test:ran", 0, -1)]
     assert len(ran) == len(set(ran)) >= 2 and all(item.startswith("w|") for item in ran)
+
+
+def test_a_tick_claims_any_number_of_due_slots_in_a_few_round_trips(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.connection import AbstractConnection
+
+    sent: list[int] = []
+    original = AbstractConnection.send_packed_command
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(1)
+        return original(self, *args, **kwargs)
+
+    entries = [CronEntry(name=f"e{i}", func=ADD, args=(i, i), interval=60) for i in range(200)]
+    first, second = CronRunner(entries, name="first"), CronRunner(entries, name="second")
+    assert len(first.tick(utc(2026, 1, 15, 10, 0, 1))) == 200  # (connections opened, server version read)
+    assert second.tick(utc(2026, 1, 15, 10, 0, 2)) == []
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    assert len(first.tick(utc(2026, 1, 15, 10, 1, 1))) == 200
+    claimed = len(sent)
+    assert second.tick(utc(2026, 1, 15, 10, 1, 2)) == []  # a runner a moment late: one read
+    late = len(sent) - claimed
+    assert second.tick(utc(2026, 1, 15, 10, 1, 3)) == []  # nothing due: the heartbeat only
+    idle = len(sent) - claimed - late
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", original)
+    assert (claimed, late, idle) == (4, 1, 1)  # read; WATCH, read, MULTI/EXEC
+    assert len(set(queued_ids(redis_client))) == 400

@@ -17,9 +17,9 @@ from rq.job import Job
 
 from ..models import Schedule
 from ..queues import get_queue
+from .claims import HISTORY, CronRun, entry_job
 from .rows import ScheduleEntry
 from .run_state import record_run
-from .runner import HISTORY, CronRun, entry_job
 from .schedule import CronConfigError
 
 RUN_NOW = "run now"  # the outcome recorded in the row's history

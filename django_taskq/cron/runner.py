@@ -1,22 +1,21 @@
-"""The cron runner: enqueues each due slot of RQ_CRON exactly once, however many runners run.
+"""The cron runner: enqueues each due slot of RQ_CRON and of the Schedule rows exactly once.
 
-At every tick a runner looks at the most recent slot of each entry that is due. In one Redis
-transaction (``WATCH`` on the entry's state key, then ``MULTI``/``EXEC``) it checks that no
-runner has taken that slot yet, records it as the entry's last slot and writes the job with an
-id derived from the slot. Two runners racing for a slot cannot both commit: the loser's
-``EXEC`` is refused. A crash cannot split the claim from the enqueue either, since both are in
-the same ``EXEC``.
+At every tick a runner looks at the entries whose next slot has come (computed once per slot,
+not per tick). One pipelined read per Redis connection tells which of those slots no runner
+took yet; ``claims.claim`` takes them all in one transaction (``WATCH``, read, ``MULTI``/
+``EXEC``) that records each slot and writes its job, with an id derived from the slot. Two
+runners racing for a slot cannot both commit: the loser's ``EXEC`` is refused. A crash cannot
+split the claim from the enqueue either, since both are in the same ``EXEC``.
 
 Missed slots (all runners down, Redis unreachable): only the most recent due slot is ever looked
 at, so a downtime causes at most one catch-up run. That run happens if the slot is at most
-``grace`` seconds old (default 300; ``None`` means always); an older slot is recorded as
-``skipped`` and the entry waits for its next slot.
+``grace`` seconds old (default 300, the same for Schedule rows; ``None`` means always); an older
+slot is recorded as ``skipped`` and the entry waits for its next slot.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -24,18 +23,16 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import redis
-from redis.exceptions import WatchError
-from rq.job import Job
 
 from ..backoff import Backoff
 from ..conf import taskq_settings
 from ..connections import client_location
 from ..queues import DjangoQueue, get_queue
+from .claims import Candidate, Claim, CronRun, claim
 from .schedule import KEY_PREFIX, CronEntry, load_entries
 
 if TYPE_CHECKING:
@@ -45,41 +42,6 @@ logger = logging.getLogger("django_taskq.cron")
 
 RUNNERS_KEY = f"{KEY_PREFIX}runners"  # sorted set: runner name -> heartbeat expiry
 DEFAULT_TICK = 1.0
-HISTORY = 20  # runs kept per entry
-
-
-@dataclass(frozen=True)
-class CronRun:
-    """What a runner did with one slot of an entry."""
-
-    slot: datetime
-    job_id: str | None  # None when the slot was skipped
-    at: datetime  # when the runner claimed the slot
-    late: float  # seconds between the slot and the claim
-    outcome: str  # "enqueued" or "skipped" (older than the entry's grace)
-    runner: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "slot": self.slot.isoformat(),
-            "job_id": self.job_id,
-            "at": self.at.isoformat(),
-            "late": round(self.late, 3),
-            "outcome": self.outcome,
-            "runner": self.runner,
-        }
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> CronRun:
-        data = json.loads(raw)
-        return cls(
-            slot=datetime.fromisoformat(data["slot"]),
-            job_id=data.get("job_id"),
-            at=datetime.fromisoformat(data["at"]),
-            late=float(data.get("late", 0.0)),
-            outcome=str(data.get("outcome", "enqueued")),
-            runner=str(data.get("runner", "")),
-        )
 
 
 class CronRunner:
@@ -183,26 +145,42 @@ class CronRunner:
             due = [(entry, queue, slot) for entry, queue in members if (slot := self._due_slot(entry, now))]
             try:
                 lasts = self._last_slots(connection, [entry for entry, _queue, _slot in due], now)
+                free = [
+                    Candidate(entry, queue, slot)
+                    for (entry, queue, slot), last in zip(due, lasts, strict=True)
+                    if last is None or float(last) < slot.timestamp()
+                ]
+                result = claim(connection, free, now, self.name) if free else Claim()
             except (redis.RedisError, OSError) as exc:
                 failure = failure or exc
-                continue
-            for (entry, queue, slot), last in zip(due, lasts, strict=True):
-                if last is None or float(last) < slot.timestamp():
-                    try:
-                        run = self._claim(entry, queue, now)
-                    except (redis.RedisError, OSError) as exc:
-                        failure = failure or exc
-                        continue
-                    except Exception:
-                        logger.exception("cron entry %r failed; the other entries go on", entry.name)
-                        continue
-                    if run is not None:
-                        runs.append(run)
-                following = entry.next_slot(now)
-                self._due[entry.state_key] = math.inf if following is None else following.timestamp()
+                continue  # these entries are looked at again at the next tick
+            self._report(result)
+            runs.extend(result.runs)
+            retry = {candidate.entry.state_key for candidate in result.failed}
+            for entry, _queue, _slot in due:
+                if entry.state_key not in retry:
+                    following = entry.next_slot(now)
+                    self._due[entry.state_key] = math.inf if following is None else following.timestamp()
         if failure is not None:
             raise failure
         return runs
+
+    def _report(self, result: Claim) -> None:
+        """Log what a claim wrote, and tell the Schedule rows (their run state)."""
+        for candidate, run, _job, runs in result.enqueued:
+            entry, queue = candidate.entry, candidate.queue
+            logger.info(
+                "cron %s: enqueued job %s on %s for slot %s", entry.name, run.job_id, queue.name, run.slot
+            )
+            if self.schedules is not None:
+                self.schedules.record(entry, slot=run.slot, job_id=str(run.job_id), runs=runs, now=run.at)
+        for candidate, run in result.skipped:
+            logger.warning("cron %s: slot %s skipped (%.0f s late, grace %s s)",
+                           candidate.entry.name, run.slot, run.late, candidate.entry.grace)  # fmt: skip
+        for entry, runs in result.finished:
+            logger.info("cron %s: %d runs, its maximum: disabled", entry.name, runs)
+            if self.schedules is not None:
+                self.schedules.finished(entry, runs)
 
     def _due_slot(self, entry: CronEntry, now: datetime) -> datetime | None:
         """The slot of ``entry`` to claim at ``now``, if one came since the entry was last handled."""
@@ -222,69 +200,6 @@ class CronRunner:
             for entry in entries:
                 pipe.hget(entry.state_key, "last_slot")
             return pipe.execute()[2:]
-
-    def _claim(self, entry: CronEntry, queue: DjangoQueue, now: datetime) -> CronRun | None:
-        slot = entry.slot_at(now)
-        if slot is None:
-            return None
-        stamp = slot.timestamp()
-        job_id = entry.job_id(slot)
-        job_key = Job.key_for(job_id)
-        late = max(0.0, now.timestamp() - stamp)
-        skipped = entry.grace is not None and late > entry.grace
-        with queue.connection.pipeline() as pipe:
-            try:
-                pipe.watch(entry.state_key, job_key)  # type: ignore[no-untyped-call]
-                last, recorded = pipe.hmget(
-                    entry.state_key, ["last_slot", "runs"]
-                )  # immediate while watching
-                if last is not None and float(last) >= stamp:
-                    return None  # already claimed, by us or another runner
-                runs = entry.runs_so_far(int(recorded or 0))
-                if not entry.may_run(runs):
-                    pipe.reset()
-                    if self.schedules is not None:
-                        self.schedules.finished(entry, runs)
-                    return None
-                if pipe.exists(job_key):
-                    skipped = True  # state lost but the slot's job exists: never write it twice
-                job = None if skipped else self._job(entry, queue, job_id, slot)
-                run = CronRun(slot, None if job is None else job_id, now, late,
-                              "skipped" if job is None else "enqueued", self.name)  # fmt: skip
-                pipe.multi()
-                pipe.hset(
-                    entry.state_key,
-                    mapping={
-                        "last_slot": repr(stamp),
-                        "last_job_id": run.job_id or "",
-                        "last_at": now.isoformat(),
-                    },
-                )
-                if job is not None:
-                    runs += 1
-                    pipe.hset(entry.state_key, "runs", runs)
-                pipe.lpush(entry.runs_key, json.dumps(run.as_dict()))
-                pipe.ltrim(entry.runs_key, 0, HISTORY - 1)
-                if job is not None and queue.is_async:
-                    # With a pipeline, RQ's own enqueue only queues writes: they join our EXEC.
-                    queue.enqueue_job(job, pipeline=pipe, at_front=entry.at_front)
-                pipe.execute()
-            except WatchError:
-                return None  # another runner claimed the slot between our read and our write
-        if job is not None and not queue.is_async:
-            queue.enqueue_job(job, at_front=entry.at_front)  # a synchronous queue runs it here
-        if job is None:
-            logger.warning(
-                "cron %s: slot %s skipped (%.0f s late, grace %s s)", entry.name, slot, late, entry.grace
-            )
-        else:
-            logger.info("cron %s: enqueued job %s on %s for slot %s", entry.name, job_id, queue.name, slot)
-            if self.schedules is not None:
-                self.schedules.record(entry, slot=slot, job_id=job_id, runs=runs, now=now)
-        return run
-
-    def _job(self, entry: CronEntry, queue: DjangoQueue, job_id: str, slot: datetime) -> Job:
-        return entry_job(entry, queue, job_id, slot)
 
     def wait_time(self, now: datetime) -> float:
         """Seconds until the next tick: ``interval``, or less when a slot comes sooner."""
@@ -333,15 +248,6 @@ class CronRunner:
         for connection, _members in self._connection_groups():
             with contextlib.suppress(redis.RedisError, OSError):
                 connection.zrem(RUNNERS_KEY, self.name)
-
-
-def entry_job(entry: CronEntry, queue: DjangoQueue, job_id: str, slot: datetime, **meta: Any) -> Job:
-    """The job of ``entry`` for ``slot`` (not written): the entry's function, arguments and options."""
-    options = dict(entry.options)
-    meta = {**options.pop("meta", {}), "cron": entry.name, "cron_slot": slot.isoformat(), **meta}
-    return queue.create_job(
-        entry.func, args=entry.args, kwargs=entry.kwargs, job_id=job_id, meta=meta, **options
-    )
 
 
 def same_location(first: redis.Redis, second: redis.Redis) -> bool:

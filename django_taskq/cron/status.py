@@ -11,7 +11,8 @@ import redis
 
 from ..conf import taskq_settings
 from ..queues import get_queue
-from .runner import HISTORY, RUNNERS_KEY, CronRun
+from .claims import HISTORY, CronRun
+from .runner import RUNNERS_KEY
 from .schedule import CronConfigError, CronEntry, cron_timezone, entry_name, validate_entries
 
 
