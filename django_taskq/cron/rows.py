@@ -14,7 +14,7 @@ primary key under their own prefix, so they never meet an ``RQ_CRON`` entry's, w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -48,7 +48,9 @@ class ScheduleEntry(CronEntry):
     start_at: datetime | None = None
     end_at: datetime | None = None
     max_runs: int | None = None
-    run_count: int = 0  # as loaded; Redis keeps the count the runners agree on
+    # As loaded (Redis keeps the count the runners agree on); not compared: a row that ran is
+    # the same entry, whose next slot the runner keeps.
+    run_count: int = field(default=0, compare=False)
     database: str = DEFAULT_DB_ALIAS
 
     def __post_init__(self) -> None:
