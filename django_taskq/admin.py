@@ -17,7 +17,7 @@ from .conf import taskq_settings
 from .dashboard import urls as dashboard_urls
 from .dashboard.site import can_view
 from .models import Queue, Schedule
-from .schedule_admin import ScheduleAdmin
+from .schedules.admin import ScheduleAdmin
 
 
 def bind(patterns: list[URLPattern | URLResolver], site: admin.AdminSite) -> list[URLPattern | URLResolver]:

@@ -109,13 +109,43 @@ class Schedule(models.Model):
             del self._clean_exclude
 
     def clean(self) -> None:
-        """Refuse what could not run: see ``django_taskq.schedule_validation`` for each check."""
+        """Refuse what could not run: see ``django_taskq.schedules.validation`` for each check."""
         from django.core.exceptions import ValidationError
 
-        from .schedule_validation import schedule_errors
+        from .schedules.validation import schedule_errors
 
         if isinstance(self.cron, str):
             self.cron = " ".join(self.cron.split())  # one spelling per cron string
         errors = schedule_errors(self, skip=getattr(self, "_clean_exclude", frozenset()))
         if errors:
             raise ValidationError(errors)  # type: ignore[arg-type]
+
+
+class OutboxJob(models.Model):
+    """A job stored in the same transaction as the rows it is about, not yet in Redis.
+
+    Written by ``COMMIT_MODE = "outbox"`` inside ``transaction.atomic()`` (and, in the default
+    mode, after a commit whose write to Redis failed); deleted once the job is on its queue,
+    by the process that committed or by the relay (``rqrelay``, every ``rqworker``). See
+    ``django_taskq.outbox``.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(db_index=True)
+    queue = models.CharField(max_length=200)
+    job_id = models.CharField(max_length=255)
+    # Names the job's delivery marker in Redis: one delivery per stored job, whoever pushes it.
+    token = models.CharField(max_length=32)
+    at_front = models.BooleanField(default=False)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    # Stored after a write that failed at commit: that write may still have reached Redis.
+    after_failed_write = models.BooleanField(default=False)
+    state = models.TextField(help_text="The job's hash fields as JSON (binary values in base64).")
+
+    class Meta:
+        verbose_name = "outbox job"
+        verbose_name_plural = "outbox jobs"
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.job_id} ({self.queue})"

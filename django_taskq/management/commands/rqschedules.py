@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_taskq.conf import taskq_settings
 from django_taskq.management.exit_codes import ExitCode
 from django_taskq.models import Schedule
-from django_taskq.schedule_transfer import TransferError, export_entries, import_entries
+from django_taskq.schedules.transfer import TransferError, export_entries, import_entries
 
 
 class Command(BaseCommand):

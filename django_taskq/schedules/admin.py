@@ -21,13 +21,13 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.urls import NoReverseMatch, URLPattern, URLResolver, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from .conf import taskq_settings
-from .cron.database import describe_schedule, run_now, upcoming_runs
-from .cron.schedule import CronConfigError
-from .dashboard import urls as dashboard_urls
-from .exceptions import TaskqError
-from .models import Schedule
-from .schedule_validation import schedule_errors
+from ..conf import taskq_settings
+from ..cron.database import describe_schedule, run_now, upcoming_runs
+from ..cron.schedule import CronConfigError
+from ..dashboard import urls as dashboard_urls
+from ..exceptions import TaskqError
+from ..models import Schedule
+from .validation import schedule_errors
 
 UPCOMING = 5
 # What "Run now" may meet besides success: Redis down, or a row that cannot run (any more).

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from croniter import croniter  # type: ignore[import-untyped]
 from django.utils.module_loading import import_string
 
-from .conf import taskq_settings
-from .cron.schedule import valid_cron
+from ..conf import taskq_settings
+from ..cron.schedule import valid_cron
 
 if TYPE_CHECKING:
-    from .models import Schedule
+    from ..models import Schedule
 
 Errors = dict[str, list[str]]
 

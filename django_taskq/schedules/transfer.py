@@ -14,8 +14,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, router, transaction
 
-from .cron.schedule import DEFAULT_GRACE, entry_name, validate_entries
-from .models import Schedule, default_time_zone
+from ..cron.schedule import DEFAULT_GRACE, entry_name, validate_entries
+from ..models import Schedule, default_time_zone
 
 # Entry keys a row has no field for.
 UNSUPPORTED_KEYS = ("failure_ttl", "meta", "at_front", "grace")
