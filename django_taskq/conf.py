@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings as django_settings
 
-COMMIT_MODES = ("on_db_commit", "auto", "request_finished")
+COMMIT_MODES = ("on_db_commit", "auto", "request_finished", "outbox")
 
 # Keys of one RQ_QUEUES entry, with the types a value may have.
 CONNECTION_KEYS: dict[str, tuple[type, ...]] = {

@@ -1,0 +1,229 @@
+"""The outbox table: which database holds a job, storing it, claiming it, deleting it.
+
+A stored job is one ``OutboxJob`` row: its queue, id, placement (``at_front``, ``scheduled_for``)
+and its hash fields as ``rq_compat.job_state`` gives them (what the queue's own write would
+send), kept as JSON text. The table is reached through the ORM on the database chosen by
+``storage_alias``; nothing here talks to Redis.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.db import connections, router
+from django.db.models import F
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
+from django.utils import timezone
+
+from ..models import OutboxJob
+from ..rq_compat.job_state import job_state, restore_job
+
+if TYPE_CHECKING:
+    from ..transactions import PendingJob
+
+__all__ = [
+    "MIGRATION_HINT",
+    "StoredJob",
+    "claim",
+    "decode_state",
+    "delete",
+    "encode_state",
+    "outbox_aliases",
+    "pending_from_row",
+    "storage_alias",
+    "store",
+    "stored_row",
+    "table_exists",
+    "take",
+]
+
+MIGRATION_HINT = "Run `manage.py migrate django_taskq` (migration 0003_outboxjob creates the table)."
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    """Where a pending job's row is, and the token that names its delivery marker in Redis."""
+
+    alias: str
+    pk: int
+    token: str
+    after_failed_write: bool = False
+
+
+def stored_row(pending: PendingJob) -> StoredJob:
+    """Where ``pending`` is stored; ValueError for a job that is not in the outbox."""
+    if pending.outbox is None:
+        raise ValueError(f"job {pending.job.id} is not stored in the outbox")
+    return pending.outbox
+
+
+# --- which database -------------------------------------------------------------------------
+
+
+def storage_alias(aliases: Sequence[str]) -> str:
+    """The database that stores a job waiting for the transactions of ``aliases``.
+
+    The router's ``db_for_write(OutboxJob)`` (``default`` without a router) when its transaction
+    is among them, else the first of them, in DATABASES order, where the router lets the table
+    live. The job is then bound to the commit of that database.
+    """
+    preferred = router.db_for_write(OutboxJob)
+    if preferred in aliases:
+        return preferred
+    for alias in connections:
+        if alias in aliases and router.allow_migrate_model(alias, OutboxJob):
+            return alias
+    return aliases[0]
+
+
+def outbox_aliases() -> list[str]:
+    """The databases where the router lets the outbox table live (the relay reads each)."""
+    return [alias for alias in connections if router.allow_migrate_model(alias, OutboxJob)]
+
+
+_tables_seen: set[str] = set()  # aliases whose table was found: asked once per process
+
+
+def table_exists(alias: str) -> bool:
+    """Whether the outbox table exists in ``alias`` (a missing one is looked for each time)."""
+    if alias in _tables_seen:
+        return True
+    with connections[alias].cursor() as cursor:
+        found = OutboxJob._meta.db_table in connections[alias].introspection.table_names(cursor)
+    if found:
+        _tables_seen.add(alias)
+    return found
+
+
+@receiver(post_migrate)
+@receiver(setting_changed)
+def _forget_tables(**kwargs: Any) -> None:
+    _tables_seen.clear()  # a migration (forwards or backwards) or new DATABASES
+
+
+# --- the stored form of a job -----------------------------------------------------------------
+
+
+def encode_state(state: dict[str, bytes]) -> str:
+    """JSON text: each field as text when it is UTF-8, else in base64 (pickles, zlib data)."""
+    text: dict[str, str] = {}
+    binary: dict[str, str] = {}
+    for name, value in state.items():
+        try:
+            text[name] = value.decode()
+        except UnicodeDecodeError:
+            binary[name] = base64.b64encode(value).decode("ascii")
+    return json.dumps({"t": text, "b": binary}, separators=(",", ":"))
+
+
+def decode_state(stored: str) -> dict[str, bytes]:
+    document = json.loads(stored)
+    state = {name: value.encode() for name, value in document["t"].items()}
+    state.update((name, base64.b64decode(value)) for name, value in document["b"].items())
+    return state
+
+
+def _row(pending: PendingJob, created_at: datetime, *, after_failed_write: bool) -> OutboxJob:
+    queue, job = pending.queue, pending.job
+    return OutboxJob(
+        created_at=created_at,
+        queue=queue.name,
+        job_id=job.id,
+        token=secrets.token_hex(16),
+        at_front=pending.at_front,
+        scheduled_for=pending.scheduled_for,
+        after_failed_write=after_failed_write,
+        state=encode_state(job_state(job, queue.connection)),
+    )
+
+
+def pending_from_row(row: OutboxJob, alias: str) -> PendingJob:
+    """The pending job a row holds, for its queue of RQ_QUEUES (UnknownQueueError if none)."""
+    from ..queues import get_queue
+    from ..transactions import PendingJob
+
+    queue = get_queue(row.queue)
+    job = restore_job(queue, row.job_id, decode_state(row.state))
+    pending = PendingJob(queue, job, at_front=row.at_front, scheduled_for=row.scheduled_for)
+    pending.outbox = StoredJob(alias, row.pk, row.token, row.after_failed_write)
+    return pending
+
+
+# --- storing, claiming, deleting ----------------------------------------------------------------
+
+
+def store(pendings: Iterable[PendingJob], alias: str, *, after_failed_write: bool = False) -> None:
+    """Insert a row per pending job in ``alias`` (in its open transaction, if any) and note it
+    on the pending job (``pending.outbox``). One INSERT per call."""
+    pendings = list(pendings)
+    if not table_exists(alias):
+        raise ImproperlyConfigured(
+            f"django-taskq's outbox table does not exist in database {alias!r}. {MIGRATION_HINT}"
+        )
+    now = timezone.now()
+    rows = [_row(pending, now, after_failed_write=after_failed_write) for pending in pendings]
+    if connections[alias].features.can_return_rows_from_bulk_insert:
+        OutboxJob.objects.using(alias).bulk_create(rows)
+    else:  # MySQL/MariaDB give no primary keys back from a bulk insert
+        for row in rows:
+            row.save(using=alias, force_insert=True)
+    for pending, row in zip(pendings, rows, strict=True):
+        pending.outbox = StoredJob(alias, row.pk, row.token, after_failed_write)
+
+
+def claim(alias: str, queue_names: Sequence[str], *, limit: int, min_age: float) -> list[OutboxJob]:
+    """Inside a transaction on ``alias``: the oldest rows of these queues stored at least
+    ``min_age`` seconds ago, held until the transaction ends so that no other relay delivers
+    them meanwhile (rows another relay holds are skipped where the database can)."""
+    connection = connections[alias]
+    rows = OutboxJob.objects.using(alias).filter(
+        queue__in=queue_names, created_at__lte=timezone.now() - timedelta(seconds=min_age)
+    )
+    features = connection.features
+    if features.has_select_for_update_skip_locked:
+        rows = rows.select_for_update(skip_locked=True)
+    elif features.has_select_for_update:
+        rows = rows.select_for_update()
+    claimed = list(rows.order_by("id")[:limit])
+    if claimed and not features.has_select_for_update:
+        # No row locks (SQLite): a write takes the database's write lock before the push; it
+        # fails if another process changed the table since this transaction read these rows.
+        OutboxJob.objects.using(alias).filter(pk__in=[row.pk for row in claimed]).update(
+            after_failed_write=F("after_failed_write")
+        )
+    return claimed
+
+
+def take(alias: str, pks: Sequence[int]) -> set[int]:
+    """Inside a transaction on ``alias``: delete these rows and return the keys of those that
+    were still there (a relay may have delivered the others). Rows a relay holds are waited
+    for; until this transaction ends, no relay can take the rows taken here."""
+    connection = connections[alias]
+    if connection.vendor in ("postgresql", "sqlite") and connection.features.can_return_columns_from_insert:
+        table = connection.ops.quote_name(OutboxJob._meta.db_table)
+        column = connection.ops.quote_name(OutboxJob._meta.pk.column or "id")
+        marks = ", ".join(["%s"] * len(pks))
+        with connection.cursor() as cursor:  # one statement: DELETE ... RETURNING
+            cursor.execute(f"DELETE FROM {table} WHERE {column} IN ({marks}) RETURNING {column}", pks)  # noqa: S608
+            return {row[0] for row in cursor.fetchall()}
+    rows = OutboxJob.objects.using(alias).filter(pk__in=pks)
+    if connection.features.has_select_for_update:
+        rows = rows.select_for_update()
+    found = set(rows.values_list("pk", flat=True))
+    delete(alias, list(found))
+    return found
+
+
+def delete(alias: str, pks: Sequence[int]) -> None:
+    """Delete rows by primary key, in one statement (a no-op for none)."""
+    if pks:
+        OutboxJob.objects.using(alias).filter(pk__in=pks).delete()  # one DELETE: nothing cascades
