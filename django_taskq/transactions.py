@@ -18,6 +18,7 @@ from rq.job import Job, JobStatus
 from .rq_compat.hooks import enqueue_wrapped
 
 if TYPE_CHECKING:
+    from .outbox.rows import StoredJob
     from .queues import DjangoQueue
 
 logger = logging.getLogger("django_taskq")
@@ -32,6 +33,7 @@ class PendingJob:
     at_front: bool = False
     scheduled_for: datetime | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    outbox: StoredJob | None = None  # its row, when stored in the outbox (django_taskq.outbox)
 
 
 # --- a job that waits for its commit -----------------------------------------------------------
@@ -90,9 +92,13 @@ _state = _ThreadState()
 def submit(pending: PendingJob | list[PendingJob], mode: str) -> None:
     """Write jobs now, or arrange for them to be written when ``mode`` says."""
     pendings = pending if isinstance(pending, list) else [pending]
-    if mode == "on_db_commit":
+    if mode in ("on_db_commit", "outbox"):
         aliases = open_transactions()
         if aliases:
+            if mode == "outbox":  # a row in the transaction, pushed after the commit
+                from .outbox.commit import store
+
+                store(pendings, aliases)
             _hold(pendings)
             hooks = [(alias, _pending_hooks(alias)) for alias in aliases]
             for item in pendings:
@@ -121,6 +127,7 @@ class _Wait:
 
     pending: PendingJob
     aliases: set[str]
+    rolled_back: bool = False  # one of its transactions did: its outbox row must go too
 
 
 class _PendingHooks:
@@ -179,6 +186,10 @@ class _CommitHook:
         self.wait.aliases.discard(self.alias)
         if not self.wait.aliases:  # else another database's transaction is still open
             _state.commit_jobs.append(self.wait.pending)
+        elif self.wait.rolled_back and self.wait.pending.outbox is not None:
+            from .outbox.commit import committed_after_rollback
+
+            committed_after_rollback(self.wait.pending, self.alias)
         if later < self.number:
             _write_committed()
 
@@ -188,7 +199,13 @@ class _CommitHook:
             return
         del numbers[self.number]  # dropped by a rollback, or by a commit run cut short
         _release(self.wait.pending)  # never written
-        if self.number <= self.hooks.committed_upto:
+        if self.number > self.hooks.committed_upto:  # dropped by a rollback
+            self.wait.rolled_back = True
+            if self.wait.pending.outbox is not None:
+                from .outbox.commit import rolled_back  # imported already: it stored the row
+
+                rolled_back(self.wait.pending, self.alias, self.wait.aliases)
+        elif self.wait.pending.outbox is None:  # (a stored job's committed row: the relay pushes it)
             # No I/O here: a garbage collection may run this while redis-py holds a pool lock.
             logger.error(
                 "django_taskq: job %s was not enqueued: its transaction on database %r committed, "
@@ -204,14 +221,21 @@ def _write_committed() -> None:
     """Write the jobs whose transactions have all committed and that are not written yet."""
     jobs, _state.commit_jobs = _state.commit_jobs, []
     if jobs:
-        write(jobs)
+        write(jobs, after_commit=True)
 
 
-def write(pendings: Iterable[PendingJob]) -> None:
-    """Write jobs to Redis: one pipeline per connection for the plain ones."""
+def write(pendings: Iterable[PendingJob], *, after_commit: bool = False) -> None:
+    """Write jobs to Redis: one pipeline per connection for the plain ones; jobs stored in the
+    outbox are pushed through it. ``after_commit``: jobs not written because Redis is
+    unreachable are kept in the outbox for its relay, where that can be, instead of raising."""
     pendings = list(pendings)
     for pending in pendings:
         _release(pending)
+    if any(pending.outbox is not None for pending in pendings):
+        from .outbox.commit import deliver
+
+        _notify(deliver([pending for pending in pendings if pending.outbox is not None]))
+        pendings = [pending for pending in pendings if pending.outbox is None]
     by_connection: dict[int, list[PendingJob]] = {}
     one_by_one: list[PendingJob] = []
     for pending in pendings:
@@ -222,11 +246,13 @@ def write(pendings: Iterable[PendingJob]) -> None:
     # A wrapped rq.Queue.enqueue_job (sentry-sdk, OpenTelemetry) sees each job written through
     # it on the batch's pipeline (a MULTI, as RQ's own enqueue_job makes it): still one round trip.
     wrapped = enqueue_wrapped()
+    written: list[PendingJob] = []
     try:
         for batch in by_connection.values():
             connection = batch[0].queue.connection
             if len(batch) == 1 and batch[0].scheduled_for is None and not wrapped:
                 batch[0].queue.write_pending(batch[0], connection)  # one command, no pipeline
+                written += batch
                 continue
             pipe = connection.pipeline()
             if wrapped:
@@ -236,13 +262,30 @@ def write(pendings: Iterable[PendingJob]) -> None:
             for queue in {pending.queue.key: pending.queue for pending in batch}.values():
                 pipe.sadd(queue.redis_queues_keys, queue.key)
             pipe.execute()
+            written += batch
         for pending in one_by_one:
             pending.queue.write_pending(pending, None)
-    except Exception:
-        logger.exception(
-            "django_taskq: could not write jobs %s to Redis", ", ".join(p.job.id for p in pendings)
-        )
-        raise
+            written.append(pending)
+    except Exception as exc:
+        done = {id(pending) for pending in written}
+        unwritten = [pending for pending in pendings if id(pending) not in done]
+        if not (after_commit and _kept_in_outbox(unwritten, exc)):
+            logger.exception(
+                "django_taskq: could not write jobs %s to Redis", ", ".join(p.job.id for p in unwritten)
+            )
+            raise
+    _notify(written)
+
+
+def _kept_in_outbox(pendings: list[PendingJob], error: Exception) -> bool:
+    """Whether all these jobs, committed but not written (Redis unreachable), are now stored in
+    the outbox (default mode); False when the table is missing or some job cannot be stored."""
+    from .outbox.commit import REDIS_UNREACHABLE, keep
+
+    return isinstance(error, REDIS_UNREACHABLE) and len(keep(pendings, error)) == len(pendings)
+
+
+def _notify(pendings: list[PendingJob]) -> None:
     for observer in _state.observers:
         for pending in pendings:
             observer(pending)
@@ -279,3 +322,6 @@ def _request_finished(**kwargs: Any) -> None:
     if jobs:
         write(jobs)
     _write_committed()  # left by a commit run that another app's failing callback cut short
+    from .outbox.commit import flush_discarded
+
+    flush_discarded()  # outbox rows of jobs whose other database rolled back
