@@ -1,0 +1,240 @@
+"""The outbox commit mode in one process, on SQLite and (where configured) PostgreSQL.
+
+A stored job is a row in the transaction's database until its push; these tests look at the
+rows and at Redis after each step. Redis being down is simulated by queues on a closed port.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+import redis
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, transaction
+from django.test import override_settings
+from django.utils import timezone
+from rq.queue import Queue
+
+from django_taskq import enqueue, get_queue
+from django_taskq.models import OutboxJob
+from django_taskq.outbox import push, relay, rows
+from django_taskq.outbox.status import outbox_status
+from tests.command_helpers import closed_port
+from tests.testapp.jobs import add, multiply
+
+ALIASES = list(settings.DATABASES)
+ALL = pytest.mark.django_db(transaction=True, databases=ALIASES)
+OUTBOX = override_settings(RQ={"COMMIT_MODE": "outbox"})
+
+
+def stored(alias: str = "default") -> list[OutboxJob]:
+    return list(OutboxJob.objects.using(alias).order_by("id"))
+
+
+def all_stored() -> int:
+    return sum(OutboxJob.objects.using(alias).count() for alias in ALIASES)
+
+
+def queued_ids(name: str = "default") -> list[str]:
+    return get_queue(name).job_ids
+
+
+def down_queues() -> dict[str, dict[str, object]]:
+    """RQ_QUEUES with "default" on a port nothing listens on (Redis down)."""
+    queues = dict(settings.RQ_QUEUES)
+    queues["default"] = {"URL": f"redis://127.0.0.1:{closed_port()}/0", "SOCKET_TIMEOUT": 1}
+    return queues
+
+
+@ALL
+@OUTBOX
+@pytest.mark.parametrize("alias", ALIASES)
+def test_a_job_is_a_row_until_the_commit_then_on_its_queue(alias: str) -> None:
+    with transaction.atomic(using=alias):
+        job = enqueue(add, 1, 2)
+        [row] = stored(alias)
+        assert (row.job_id, row.queue, row.at_front) == (job.id, "default", False)
+        assert queued_ids() == []
+    assert queued_ids() == [job.id]
+    assert all_stored() == 0
+    assert get_queue().fetch_job(job.id).perform() == 3
+
+
+@ALL
+@OUTBOX
+@pytest.mark.parametrize("alias", ALIASES)
+def test_rollback_stores_nothing_and_pushes_nothing(alias: str, redis_client: redis.Redis) -> None:
+    with pytest.raises(RuntimeError), transaction.atomic(using=alias):
+        job = enqueue(add, 1, 2)
+        raise RuntimeError
+    assert all_stored() == 0
+    assert queued_ids() == []
+    assert redis_client.exists(f"rq:job:{job.id}") == 0
+
+
+@ALL
+@OUTBOX
+@pytest.mark.parametrize("alias", ALIASES)
+def test_savepoint_rollback_drops_only_its_rows(alias: str) -> None:
+    with transaction.atomic(using=alias):
+        kept = enqueue(add, 1, 1)
+        with pytest.raises(ValueError), transaction.atomic(using=alias):
+            enqueue(add, 2, 2)
+            raise ValueError
+        assert [row.job_id for row in stored(alias)] == [kept.id]
+    assert queued_ids() == [kept.id]
+    assert all_stored() == 0
+
+
+@ALL
+@OUTBOX
+def test_every_enqueue_path_goes_through_the_outbox(redis_client: redis.Redis) -> None:
+    queue = get_queue()
+    with transaction.atomic():
+        plain = queue.enqueue(add, 1, 2, job_id="plain", meta={"k": "v"}, description="d", result_ttl=77)
+        front = queue.enqueue(add, 1, 2, at_front=True)
+        later = queue.enqueue_in(timedelta(minutes=5), add, 3, 4)
+        many = queue.enqueue_many([Queue.prepare_data(add, (5, 6)), Queue.prepare_data(add, (7, 8))])
+        delayed = multiply.delay(2, 3)
+        assert len(stored()) == 6
+    assert queued_ids() == [front.id, plain.id, *(job.id for job in many), delayed.id]
+    assert queue.scheduled_job_registry.get_job_ids() == [later.id]
+    fetched = queue.fetch_job("plain")
+    assert (fetched.meta, fetched.description, fetched.result_ttl) == ({"k": "v"}, "d", 77)
+    assert all_stored() == 0
+    assert redis_client.keys(push.MARKER_PREFIX + "*") == []  # markers go with their rows
+
+
+@ALL
+@OUTBOX
+def test_jobs_rq_writes_itself_are_written_at_the_commit_without_a_row() -> None:
+    queue = get_queue()
+    with transaction.atomic():
+        parent = queue.enqueue(add, 1, 1)
+        child = queue.enqueue(add, 2, 2, depends_on=parent)
+        assert [row.job_id for row in stored()] == [parent.id]  # the dependent job: RQ's own write
+    assert queued_ids() == [parent.id]
+    assert queue.deferred_job_registry.get_job_ids() == [child.id]
+
+
+@ALL
+@OUTBOX
+def test_outside_a_transaction_the_job_is_written_at_once() -> None:
+    job = enqueue(add, 1, 2)
+    assert queued_ids() == [job.id]
+    assert all_stored() == 0
+
+
+@ALL
+def test_get_queue_commit_mode_outbox() -> None:
+    with transaction.atomic():
+        job = get_queue(commit_mode="outbox").enqueue(add, 1, 2)
+        assert [row.job_id for row in stored()] == [job.id]
+    assert queued_ids() == [job.id]
+
+
+@ALL
+@OUTBOX
+def test_redis_down_at_commit_leaves_the_rows_for_the_relay(caplog: pytest.LogCaptureFixture) -> None:
+    with override_settings(RQ_QUEUES=down_queues()), transaction.atomic():
+        job = enqueue(add, 1, 2)
+    # the transaction committed and nothing raised: the row waits
+    assert [row.job_id for row in stored()] == [job.id]
+    assert job.id in caplog.text and "relay" in caplog.text
+    assert relay.relay_once(min_age=0).pushed == 1
+    assert queued_ids() == [job.id]
+    assert all_stored() == 0
+
+
+@ALL
+@pytest.mark.parametrize("alias", ALIASES)
+def test_default_mode_keeps_what_redis_refused_at_commit(
+    alias: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "django_taskq")
+    with override_settings(RQ_QUEUES=down_queues()):
+        with transaction.atomic(using=alias):
+            jobs = [enqueue(add, i, i) for i in range(3)]
+        assert all(not job.taskq_waiting_for_commit for job in jobs)
+    [row, *_] = stored("default")  # kept in the router's database for OutboxJob
+    assert row.after_failed_write
+    assert all(job.id in caplog.text for job in jobs)
+    assert "password" not in caplog.text
+    assert relay.relay_once(min_age=0).pushed == 3
+    assert queued_ids() == [job.id for job in jobs]
+    assert all_stored() == 0
+
+
+@ALL
+def test_default_mode_relay_skips_a_job_whose_failed_write_reached_redis() -> None:
+    with override_settings(RQ_QUEUES=down_queues()), transaction.atomic():
+        job = enqueue(add, 1, 2)
+    pending = rows.pending_from_row(stored()[0], "default")
+    get_queue().enqueue_job(pending.job)  # the write "timed out" after Redis took it
+    result = relay.relay_once(min_age=0)
+    assert (result.pushed, result.found_pushed) == (0, 1)
+    assert queued_ids() == [job.id]
+    assert all_stored() == 0
+
+
+@ALL
+def test_default_mode_without_the_table_raises_as_before() -> None:
+    with connections["default"].schema_editor() as editor:
+        editor.delete_model(OutboxJob)
+    rows._forget_tables()
+    try:
+        with (
+            pytest.raises(redis.ConnectionError),
+            override_settings(RQ_QUEUES=down_queues()),
+            transaction.atomic(),
+        ):
+            enqueue(add, 1, 2)
+        with OUTBOX, pytest.raises(ImproperlyConfigured, match="migrate django_taskq"), transaction.atomic():
+            enqueue(add, 1, 2)
+        assert queued_ids() == []
+    finally:
+        with connections["default"].schema_editor() as editor:
+            editor.create_model(OutboxJob)
+        rows._forget_tables()
+
+
+@ALL
+@OUTBOX
+def test_the_relay_leaves_young_rows_to_their_process() -> None:
+    with override_settings(RQ_QUEUES=down_queues()), transaction.atomic():
+        enqueue(add, 1, 2)
+    assert relay.relay_once(min_age=60).pushed == 0
+    assert len(stored()) == 1
+    OutboxJob.objects.update(created_at=timezone.now() - timedelta(seconds=61))
+    assert relay.relay_once(min_age=60).pushed == 1
+
+
+@ALL
+@OUTBOX
+def test_fast_path_and_relay_on_the_same_rows_push_each_job_once(redis_client: redis.Redis) -> None:
+    # The relay takes the rows after the commit and before the process's own push.
+    with override_settings(RQ_QUEUES=down_queues()), transaction.atomic():
+        jobs = [enqueue(add, i, i) for i in range(5)]
+    pendings = [rows.pending_from_row(row, "default") for row in stored()]
+    assert relay.relay_once(min_age=0).pushed == 5
+    from django_taskq.outbox.commit import deliver
+
+    assert deliver(pendings) == []
+    assert queued_ids() == [job.id for job in jobs]
+    assert len(redis_client.keys("rq:job:*")) == 5
+
+
+@ALL
+@OUTBOX
+def test_status_counts_the_rows_and_the_oldest_age() -> None:
+    assert (outbox_status().jobs, outbox_status().oldest_age) == (0, None)
+    with override_settings(RQ_QUEUES=down_queues()), transaction.atomic():
+        enqueue(add, 1, 2)
+        enqueue(add, 1, 2)
+    OutboxJob.objects.filter(pk=stored()[0].pk).update(created_at=timezone.now() - timedelta(seconds=30))
+    status = outbox_status()
+    assert status.jobs == 2
+    assert status.oldest_age is not None and 30 <= status.oldest_age < 40
