@@ -10,14 +10,17 @@ from datetime import datetime, timedelta, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from ..connections import connection_groups
+from ..connections import ConnectionGroup, connection_groups
 from ..counters import OUTCOMES, per_minute
 
 
-def finished_failed_per_minute(minutes: int = 60) -> dict[str, list[int]]:
-    """Jobs finished and failed per minute over every queue, oldest first: one round trip per connection."""
+def finished_failed_per_minute(
+    minutes: int = 60, groups: list[ConnectionGroup] | None = None
+) -> dict[str, list[int]]:
+    """Jobs finished and failed per minute over every queue (of ``groups``), oldest first: one
+    round trip per connection."""
     totals: dict[str, list[int]] = {outcome: [0] * minutes for outcome in OUTCOMES}
-    for group in connection_groups():
+    for group in connection_groups() if groups is None else groups:
         for counts in per_minute(group.client, group.names, minutes=minutes).values():
             for outcome in OUTCOMES:
                 for index, value in enumerate(counts[outcome]):

@@ -7,6 +7,7 @@ gets that admin site; mounted with ``include("django_taskq.urls")`` it uses ``ad
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -21,6 +22,9 @@ from django.urls import reverse
 from ..models import MANAGE_PERMISSION, VIEW_PERMISSION, Queue
 from ..queues import DjangoQueue
 from .jobs import queue_or_none
+from .unavailable import REDIS_ERRORS, Failure, failure_of
+
+logger = logging.getLogger("django_taskq.dashboard")
 
 # The tab of the dashboard's navigation each template belongs to.
 SECTIONS = {
@@ -61,7 +65,11 @@ def dashboard_view(*, manage: bool = False) -> Callable[[View], View]:
                     if request.method != "POST":
                         return HttpResponse("Actions are POST only.", status=405, headers={"Allow": "POST"})
                 request.taskq_site = site  # type: ignore[attr-defined]
-                return func(request, *args, **kwargs)
+                try:
+                    return func(request, *args, **kwargs)
+                except REDIS_ERRORS as error:  # caught here, so no debug page shows the view's locals
+                    failure = failure_of(error, [kwargs["queue"]] if "queue" in kwargs else ())
+                return render_unavailable(request, [failure])
 
             return site.admin_view(inner)(request, *args, **kwargs)
 
@@ -92,6 +100,18 @@ def render_page(
         **context,
     }
     return render(request, f"django_taskq/{template}", full, status=status)
+
+
+def render_unavailable(
+    request: HttpRequest, failures: list[Failure], context: dict[str, Any] | None = None
+) -> HttpResponse:
+    """503 in the admin's frame: which Redis servers failed this page and how (no password)."""
+    for failure in failures:
+        logger.warning(
+            "Dashboard %s: Redis at %s failed: %s", request.path, failure.location, failure.problem
+        )
+    full = {**(context or {}), "failures": failures}
+    return render_page(request, "unavailable.html", "Redis unavailable", full, status=503)
 
 
 def queue_or_404(name: str) -> DjangoQueue:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import timezone
 from typing import Any
 from urllib.parse import urlencode
@@ -13,7 +14,9 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html_join
 
-from ..stats import gather
+from ..conf import taskq_settings
+from ..connections import ConnectionGroup
+from ..stats import Stats, gather
 from ..templatetags.taskq_dashboard import age
 from . import operations
 from .chart import Chart, finished_failed_per_minute
@@ -29,18 +32,45 @@ from .jobs import (
     list_jobs,
     queue_or_none,
 )
-from .site import dashboard_view, queue_or_404, render_page, url_for
-from .workers import list_workers, scheduler_status, worker_is_live
+from .site import dashboard_view, queue_or_404, render_page, render_unavailable, url_for
+from .unavailable import per_connection
+from .workers import SchedulerInfo, WorkerInfo, list_workers, scheduler_status, worker_is_live
 
 # --- pages -----------------------------------------------------------------------------------
 
 
+def _read_connection(group: ConnectionGroup) -> _ConnectionView:
+    """What the overview shows of one connection's queues (a fixed number of round trips)."""
+    return _ConnectionView(
+        gather(list(group.names)), scheduler_status([group]), list_workers(groups=[group]),
+        finished_failed_per_minute(groups=[group]),
+    )  # fmt: skip
+
+
+@dataclass
+class _ConnectionView:
+    stats: Stats
+    schedulers: list[SchedulerInfo]
+    workers: list[WorkerInfo]
+    counts: dict[str, list[int]]
+
+
 @dashboard_view()
 def overview(request: HttpRequest) -> HttpResponse:
-    stats = gather()
-    schedulers = {info.queue: info.holder for info in scheduler_status()}
-    workers = list_workers()
-    counts = finished_failed_per_minute()
+    parts, failures = per_connection(_read_connection)
+    if failures and not parts:
+        return render_unavailable(request, failures)
+    order = {name: index for index, name in enumerate(taskq_settings.QUEUES)}
+    stats = Stats(
+        queues=sorted((q for part in parts for q in part.stats.queues), key=lambda q: order[q.name]),
+        connections=[c for part in parts for c in part.stats.connections],
+    )
+    schedulers = {info.queue: info.holder for part in parts for info in part.schedulers}
+    workers = [worker for part in parts for worker in part.workers]
+    counts = {
+        outcome: [sum(column) for column in zip(*(part.counts[outcome] for part in parts), strict=True)]
+        for outcome in ("finished", "failed")
+    }
     totals = {state: sum(getattr(queue, state) for queue in stats.queues) for state in STATES}
     queue_url = url_for(request, "queue", "QUEUE-NAME")
     state_url = url_for(request, "queue_state", "QUEUE-NAME", "STATE-NAME")
@@ -80,6 +110,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "chart": Chart(counts["finished"], counts["failed"]),
             "finished_last_hour": sum(counts["finished"]),
             "failed_last_hour": sum(counts["failed"]),
+            "failures": failures,
         },
     )
 
@@ -217,12 +248,19 @@ def job(request: HttpRequest, queue: str, job_id: str) -> HttpResponse:
 
 @dashboard_view()
 def workers(request: HttpRequest) -> HttpResponse:
-    return render_page(request, "workers.html", "Workers", {"workers": list_workers()})
+    found, failures = per_connection(lambda group: list_workers(groups=[group]))
+    if failures and not found:
+        return render_unavailable(request, failures)
+    listed = [worker for part in found for worker in part]
+    return render_page(request, "workers.html", "Workers", {"workers": listed, "failures": failures})
 
 
 @dashboard_view()
 def worker(request: HttpRequest, worker_name: str) -> HttpResponse:
-    found = list_workers(worker_name)
+    parts, failures = per_connection(lambda group: list_workers(worker_name, groups=[group]))
+    found = [worker for part in parts for worker in part]
+    if not found and failures:  # it may be on the server that failed
+        return render_unavailable(request, failures)
     if not found:
         if worker_name.isdigit():  # django-rq's workers/<queue index>/ (its workers of a queue)
             return HttpResponseRedirect(url_for(request, "workers"))
@@ -241,9 +279,14 @@ def worker(request: HttpRequest, worker_name: str) -> HttpResponse:
 
 @dashboard_view()
 def scheduler(request: HttpRequest) -> HttpResponse:
-    stats = {queue.name: queue for queue in gather().queues}
-    rows = [(info, stats[info.queue]) for info in scheduler_status()]
-    return render_page(request, "scheduler.html", "Scheduler", {"rows": rows})
+    parts, failures = per_connection(lambda group: (gather(list(group.names)), scheduler_status([group])))
+    if failures and not parts:
+        return render_unavailable(request, failures)
+    stats = {queue.name: queue for part, _infos in parts for queue in part.queues}
+    order = {name: index for index, name in enumerate(taskq_settings.QUEUES)}
+    infos = sorted((info for _part, part_infos in parts for info in part_infos), key=lambda i: order[i.queue])
+    rows = [(info, stats[info.queue]) for info in infos]
+    return render_page(request, "scheduler.html", "Scheduler", {"rows": rows, "failures": failures})
 
 
 @dashboard_view()

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from django_taskq import enqueue_in
+from django_taskq.dashboard.unavailable import per_connection
 from django_taskq.stats import gather
 
 from . import jobs
@@ -37,4 +38,9 @@ def home(request: HttpRequest) -> HttpResponse:
                 return redirect("demo:home")
             messages.success(request, f"Enqueued {job.func_name} as job {job.id} on {job.origin}.")
         return redirect("demo:home")
-    return render(request, "demo/home.html", {"stats": gather(), "has_tasks": settings.HAS_TASKS})
+    # Each Redis server read on its own: one that is down is named (never with its password),
+    # the others' queues still show; 503 when none answers.
+    parts, failures = per_connection(lambda group: gather(list(group.names)))
+    queues = [queue for part in parts for queue in part.queues]
+    context = {"queues": queues, "failures": failures, "has_tasks": settings.HAS_TASKS}
+    return render(request, "demo/home.html", context, status=503 if failures and not parts else 200)
