@@ -154,9 +154,18 @@ def test_jobs_that_stopped_waiting_leave_the_set(redis_client: redis.Redis) -> N
     ran = [prioritized(queue, 5) for _ in range(10)]
     SimpleWorker([queue], connection=redis_client).work(burst=True)
     assert len(waiting_ids(redis_client, queue)) == 10  # dropped lazily, by later placements
-    fresh = [prioritized(queue, 5) for _ in range(6)]
+    fresh = [prioritized(queue, 5) for _ in range(priority._CLEAN_EVERY)]
     assert waiting_ids(redis_client, queue) == [job.id for job in fresh]
     assert not {job.id for job in ran} & set(waiting_ids(redis_client, queue))
+
+
+def test_the_set_stays_about_as_long_as_the_queue(redis_client: redis.Redis) -> None:
+    queue = get_queue("default")
+    for _ in range(30):  # enqueue a burst, a worker runs it all
+        for value in (-5, 0, 5):
+            prioritized(queue, value)
+        SimpleWorker([queue], connection=redis_client).work(burst=True)
+    assert redis_client.zcard(priority.waiting_key(queue)) <= 2 * priority._CLEAN_EVERY
 
 
 def test_a_lower_job_gone_from_the_list_is_passed_over(redis_client: redis.Redis) -> None:
@@ -165,7 +174,7 @@ def test_a_lower_job_gone_from_the_list_is_passed_over(redis_client: redis.Redis
     redis_client.lrem(queue.key, 0, gone.id)
     deleted = prioritized(queue, -20)
     deleted.delete()
-    kept = prioritized(queue, 0)
+    kept = prioritized(queue, -5)
     assert queue.job_ids == [kept.id]
     assert waiting_ids(redis_client, queue) == [kept.id]
 
@@ -174,22 +183,24 @@ def test_a_lower_job_gone_from_the_list_is_passed_over(redis_client: redis.Redis
 
 
 @pytest.mark.parametrize(
-    ("values", "new", "expected_scans"),
+    ("values", "new", "walks"),
     [
-        ([0] * 2000, 0, {"lrange": 0, "linsert": 0}),  # all equal: to the back
-        ([0] * 2000 + [-10] * 5, 0, {"lrange": 1, "linsert": 0}),  # lower ones at the back
-        ([10] * 5 + [-10] * 2000, 0, {"lrange": 1, "linsert": 1}),  # lower ones from near the front
+        ([0] * 2000, 0, {"lpos": 0, "lrange": 0, "linsert": 0}),  # none lower: to the back
+        ([5] * 2000, 5, {"lpos": 1, "lrange": 1, "linsert": 0}),  # after the last 5, near the back
+        ([0] * 2000 + [-10] * 5, 0, {"lpos": 1, "lrange": 1, "linsert": 0}),  # before -10, near the back
+        ([10] * 5 + [-10] * 2000, 0, {"lpos": 1, "lrange": 0, "linsert": 1}),  # LINSERT walks 5
+        ([0] * 2000, 50, {"lpos": 0, "lrange": 0, "linsert": 0}),  # none higher: to the front
     ],
 )
 def test_placement_reads_a_fixed_number_of_job_hashes(
-    values: list[int], new: int, expected_scans: dict[str, int], redis_client: redis.Redis
+    values: list[int], new: int, walks: dict[str, int], redis_client: redis.Redis
 ) -> None:
     queue = get_queue("default")
     for value in values:
         prioritized(queue, value)
     with command_calls(redis_client) as count:
         placed = prioritized(queue, new)
-    assert count("hget") <= 4  # the two head members of the set, the lower one found
-    assert {name: count(name) for name in expected_scans} == expected_scans
+    assert count("hget") <= 2 * priority._CLEAN_EVERY + 1  # the set's front (every 8th), the job found
+    assert {name: count(name) for name in walks} == walks
     position = queue.job_ids.index(placed.id)
     assert position == sum(1 for value in values if value >= new)

@@ -75,7 +75,7 @@ def enqueue_waiting(queue: Queue, job: Job, pipeline: Pipeline) -> None:
 # What Queue._enqueue_async_job writes for a job without dependencies, as one atomic script:
 # the hash (Job.save), its expiry (Job.cleanup), the queue entry (Queue.push_job_id) and the
 # queue's name in rq:queues. KEYS: job hash, dependents, dependencies, queue list, rq:queues
-# (then, for a job with a priority, rq_compat.priority's two keys). ARGV: ttl (0: none),
+# (then, for a job with a priority, rq_compat.priority.waiting_key). ARGV: ttl (0: none),
 # at_front (1/0), job id, priority ('': none, pushed as RQ does), then the hash's fields and values.
 _ENQUEUE_LUA = priority.PLACE_LUA + """
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
@@ -83,7 +83,7 @@ if tonumber(ARGV[1]) > 0 then
     for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
 end
 if ARGV[2] == '1' then redis.call('LPUSH', KEYS[4], ARGV[3])
-elseif ARGV[4] ~= '' then taskq_place(KEYS[4], KEYS[6], KEYS[7], KEYS[1], ARGV[3], tonumber(ARGV[4]))
+elseif ARGV[4] ~= '' then taskq_place(KEYS[4], KEYS[6], KEYS[1], ARGV[3], tonumber(ARGV[4]))
 else redis.call('RPUSH', KEYS[4], ARGV[3]) end
 redis.call('SADD', KEYS[5], KEYS[4])
 return 1
@@ -97,7 +97,7 @@ def write_queued(connection: Redis, queue: Queue, job: Job, *, at_front: bool) -
     keys = [job.key, job.dependents_key, job.dependencies_key, queue.key, queue.redis_queues_keys]
     place = priority.priority_of(job)
     if place is not None:
-        keys += (priority.waiting_key(queue), priority.counter_key(queue))
+        keys.append(priority.waiting_key(queue))
     _enqueue_script(connection)(
         keys=keys, args=[ttl, int(at_front), job.id, "" if place is None else place, *job_hash_fields(job)]
     )

@@ -1,24 +1,27 @@
 """Priority order inside one RQ queue, for the jobs given one (Django tasks).
 
 An RQ queue is a Redis list that every worker (ours, RQ's own, ``rq worker``) pops from the
-left, so the order of that list is the order in which jobs run. A job given a priority is
-inserted by one Lua script just before the first waiting job of a lower priority, or at the
-back when none waits: a higher priority runs first, equal priorities keep their enqueue order.
-The job stays an ordinary entry of its queue, so counts, the dashboard, ``Job.cancel`` and
-plain workers see it as before. Jobs without a priority (``enqueue()``) are pushed as RQ pushes
-them and are not ordered against the others.
+left, so the order of that list is the order in which jobs run. One Lua script inserts a job
+given a priority where a higher priority runs first and equal priorities keep their enqueue
+order: a priority above 0 right after the last waiting job of a higher or equal priority (at
+the front if none), 0 or below right before the first waiting job of a lower priority (at the
+back if none). The job stays an ordinary entry of its queue, so counts, the dashboard,
+``Job.cancel`` and plain workers see it as before. Jobs without a priority (``enqueue()``) are
+pushed as RQ pushes them and are not ordered against the others.
 
-Beside each queue, a sorted set (``waiting_key``) lists the jobs given a priority, by priority
-then enqueue order (a counter, ``counter_key``); it answers "the first waiting job of a lower
-priority" in O(log n). A member whose job is no longer ``queued`` (a worker took it, or it was
-deleted or canceled) is dropped when a script meets it, so the set stays about as long as the
-queue. The script reads a job's status from RQ's job hash: ``Job.key_for(id)`` is the id
+Beside each queue, a sorted set (``waiting_key``) lists the waiting jobs whose priority is not
+0, by priority then enqueue order (a counter beside it, ``<waiting_key>:counter``), and finds
+those neighbours in O(log n). Members whose job is no longer ``queued`` (a worker took it, or
+it was deleted or canceled) are dropped when a script meets them: a neighbour it looked up,
+and every ``_CLEAN_EVERY``-th placement, those at the front; the set stays about as long as
+the queue. The script reads a job's status from RQ's job hash: ``Job.key_for(id)`` is the id
 between a fixed prefix and suffix and the hash field ``status`` holds ``queued`` while the job
 waits; ``tests/test_rq_compat_priority.py`` proves both against the installed RQ.
 
-Cost in Redis: O(log n) when no job of a lower priority waits (every job of the same
-priority, or a higher one arriving); otherwise the insertion itself, O(1) near the back (the
-last ``_TAIL`` entries) and else LINSERT's scan from the front to that job.
+Cost in Redis: priority 0 with no lower job waiting (every task of the default priority) is one
+sorted-set lookup more than a plain push; other priorities add an index entry, O(log n). The
+insertion itself is O(1) at either end or within the last ``_TAIL`` entries (LPOS, Redis 6.0.6+),
+else LINSERT's walk from the front to the neighbour (about 80 ns an entry).
 """
 
 from __future__ import annotations
@@ -32,59 +35,73 @@ from redis.client import Pipeline
 from rq.job import Job
 from rq.queue import Queue
 
-__all__ = ["PLACE_LUA", "counter_key", "mark", "priority_of", "push_job_id", "waiting_key"]
+__all__ = ["PLACE_LUA", "mark", "priority_of", "push_job_id", "waiting_key"]
 
 _ATTRIBUTE = "_taskq_priority"  # on the in-memory Job, until it is written
 _TAIL = 256
+_CLEAN_EVERY = 8  # every 8th placement drops up to 16 members that stopped waiting from the front
 _BAND = 2**44  # score = (100 - priority) * _BAND + counter: priority first, then enqueue order
 
-# taskq_place(queue, waiting, counter, job_key, job_id, priority): insert job_id into the list
-# ``queue`` by priority and add it to ``waiting``. ``job_key`` is the new job's hash key: the
-# other jobs' keys are their ids between the same prefix and suffix.
+# taskq_place(queue, waiting, job_key, job_id, priority): insert job_id into the list ``queue``
+# by priority; index it in ``waiting`` unless its priority is 0. ``job_key`` is the new job's
+# hash key: the other jobs' keys are their ids between the same prefix and suffix.
 PLACE_LUA = f"""
-local function taskq_place(queue, waiting, counter, job_key, job_id, priority)
-    local first, last = string.find(job_key, job_id, 1, true)
-    local prefix, suffix = string.sub(job_key, 1, first - 1), string.sub(job_key, last + 1)
+local function taskq_insert(queue, where, pivot, job_id)
+    local at = redis.pcall('LPOS', queue, pivot, 'RANK', -1, 'MAXLEN', {_TAIL})
+    if type(at) == 'number' then
+        local moved = redis.call('LRANGE', queue, where == 'BEFORE' and at or at + 1, -1)
+        if #moved > 0 then redis.call('LTRIM', queue, 0, -(#moved + 1)) end
+        redis.call('RPUSH', queue, job_id, unpack(moved))
+        return 1
+    end
+    return redis.call('LINSERT', queue, where, pivot, job_id)
+end
+
+local function taskq_place(queue, waiting, job_key, job_id, priority)
     local function waits(id)
-        return redis.call('HGET', prefix .. id .. suffix, 'status') == 'queued'
+        local first, last = string.find(job_key, job_id, 1, true)
+        local key = string.sub(job_key, 1, first - 1) .. id .. string.sub(job_key, last + 1)
+        return redis.call('HGET', key, 'status') == 'queued'
     end
-    for _, id in ipairs(redis.call('ZRANGE', waiting, 0, 1)) do
-        if waits(id) then break end
-        redis.call('ZREM', waiting, id)
-    end
-    local score = (100 - priority) * {_BAND} + redis.call('INCR', counter)
-    redis.call('ZADD', waiting, string.format('%.0f', score), job_id)
-    local lower = string.format('%.0f', (101 - priority) * {_BAND})
-    while true do
-        local pivot = redis.call('ZRANGEBYSCORE', waiting, lower, '+inf', 'LIMIT', 0, 1)[1]
-        if not pivot then return redis.call('RPUSH', queue, job_id) end
-        if waits(pivot) then
-            local tail = redis.call('LRANGE', queue, -{_TAIL}, -1)
-            for i = 1, #tail do
-                if tail[i] == pivot then
-                    redis.call('LTRIM', queue, 0, i - #tail - 2)
-                    redis.call('RPUSH', queue, job_id, unpack(tail, i))
-                    return 1
-                end
+    local count = 0
+    if priority ~= 0 then
+        count = redis.call('INCR', waiting .. ':counter')
+        if count % {_CLEAN_EVERY} == 0 then
+            for _, id in ipairs(redis.call('ZRANGE', waiting, 0, {2 * _CLEAN_EVERY - 1})) do
+                if waits(id) then break end
+                redis.call('ZREM', waiting, id)
             end
-            if redis.call('LINSERT', queue, 'BEFORE', pivot, job_id) > 0 then return 1 end
         end
+    end
+    while true do
+        local pivot, placed
+        if priority > 0 then
+            local upto = string.format('%.0f', (101 - priority) * {_BAND} - 1)
+            pivot = redis.call('ZREVRANGEBYSCORE', waiting, upto, '-inf', 'LIMIT', 0, 1)[1]
+            if not pivot then redis.call('LPUSH', queue, job_id) break end
+            placed = waits(pivot) and taskq_insert(queue, 'AFTER', pivot, job_id) > 0
+        else
+            local from = string.format('%.0f', (101 - priority) * {_BAND})
+            pivot = redis.call('ZRANGEBYSCORE', waiting, from, '+inf', 'LIMIT', 0, 1)[1]
+            if not pivot then redis.call('RPUSH', queue, job_id) break end
+            placed = waits(pivot) and taskq_insert(queue, 'BEFORE', pivot, job_id) > 0
+        end
+        if placed then break end
         redis.call('ZREM', waiting, pivot)
     end
+    if priority ~= 0 then
+        redis.call('ZADD', waiting, string.format('%.0f', (100 - priority) * {_BAND} + count), job_id)
+    end
+    return 1
 end
 """
 
-_PUSH_LUA = PLACE_LUA + "return taskq_place(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], tonumber(ARGV[2]))\n"
+_PUSH_LUA = PLACE_LUA + "return taskq_place(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]))\n"
 
 
 def waiting_key(queue: Queue) -> str:
     """The sorted set of ``queue``'s waiting jobs that have a priority."""
     return f"taskq:priority:{queue.name}"
-
-
-def counter_key(queue: Queue) -> str:
-    """The counter that orders equal priorities of ``queue`` by enqueue time."""
-    return f"taskq:priority:{queue.name}:counter"
 
 
 def mark(job: Job, priority: int) -> None:
@@ -106,7 +123,7 @@ def push_job_id(queue: Queue, job_id: str, pipeline: Pipeline | None, *, at_fron
     if priority is None or at_front:
         Queue.push_job_id(queue, job_id, pipeline=pipeline, at_front=at_front)
         return
-    keys = [queue.key, waiting_key(queue), counter_key(queue), queue.job_class.key_for(job_id)]
+    keys = [queue.key, waiting_key(queue), queue.job_class.key_for(job_id)]
     _push_script(queue.connection)(keys=keys, args=[job_id, priority], client=pipeline or queue.connection)
 
 
