@@ -21,7 +21,7 @@ waits; ``tests/test_rq_compat_priority.py`` proves both against the installed RQ
 Cost in Redis: priority 0 with no lower job waiting (every task of the default priority) is one
 sorted-set lookup more than a plain push; other priorities add an index entry, O(log n). The
 insertion itself is O(1) at either end or within the last ``_TAIL`` entries (LPOS, Redis 6.0.6+),
-else LINSERT's walk from the front to the neighbour (about 80 ns an entry).
+else LINSERT's walk from the front to the neighbour (some 50 ns an entry).
 """
 
 from __future__ import annotations
