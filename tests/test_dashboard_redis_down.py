@@ -59,7 +59,10 @@ def action_posts(name: str) -> list[tuple[str, dict[str, str]]]:
     return [
         (f"queues/{name}/job/some-job-id/action/", {"action": "delete", "confirmed": "yes"}),
         (f"queues/{name}/action/", {"state": "failed", "action": "requeue_all"}),
-        (f"queues/{name}/action/", {"state": "queued", "action": "delete", "job_ids": "a", "confirmed": "yes"}),
+        (
+            f"queues/{name}/action/",
+            {"state": "queued", "action": "delete", "job_ids": "a", "confirmed": "yes"},
+        ),
     ]
 
 
@@ -110,7 +113,7 @@ def test_every_page_of_a_broken_queue_is_a_503_without_the_password(
 def test_pages_spanning_connections_show_the_others_and_mark_the_broken_one(
     settings: Any, broken: tuple[str, dict[str, object]]
 ) -> None:
-    kind, config = broken
+    _kind, config = broken
     settings.RQ_QUEUES = {**settings.RQ_QUEUES, "broken": config}
     from django_taskq import get_queue
 
@@ -153,7 +156,7 @@ def test_the_demo_home_page_names_the_broken_server(
     monkeypatch.syspath_prepend(str(DEMO))
     from demo.views import home
 
-    kind, config = broken
+    _kind, config = broken
     settings.HAS_TASKS = False
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(DEMO / "demo" / "templates")]}]
     settings.RQ_QUEUES = {**settings.RQ_QUEUES, "broken": config}

@@ -1,7 +1,8 @@
 """Everything the dashboard's job page shows about one job, in two round trips.
 
-Unlike the lists, this page deserializes the job (function, arguments, meta, return values)
-with the queue's serializer, and shows a readable error when that fails.
+Unlike the lists, this page shows the job's function, arguments, meta and return values, read
+through ``rq_compat.safe_decode``: plain data only, nothing unpickled with ``pickle.loads``, so
+a job hash written by anyone who can write to Redis runs no code here.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import pprint
+from base64 import b64decode
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -18,11 +20,11 @@ from rq.job import Job
 
 from ..queues import DjangoQueue
 from ..rq_compat.encoding import as_text
+from ..rq_compat.safe_decode import job_call_data, safe_loads
 from ..rq_compat.storage import (
     ResultRecord,
     decode_legacy_exc_info,
     decode_result_entry,
-    load_return_value,
     read_results,
 )
 from .jobs import JobRow, fetch_rows
@@ -100,23 +102,24 @@ def get_job(queue: DjangoQueue, job_id: str) -> JobDetail:
     detail.ttl = int(ttl) if ttl is not None and int(ttl) >= 0 else None
     detail.dependents_total = int(dependents_total)
     job = job_class(job_id, connection=client, serializer=queue.serializer)
-    try:
-        job.restore(raw)
+    try:  # Job.restore unpickles meta and a legacy result: it only gets the plain fields
+        job.restore({name: value for name, value in raw.items() if name not in _HIDDEN_FIELDS[1:]})
     except Exception as error:  # a job hash we cannot read must still be shown
         detail.error = f"The job data cannot be read ({type(error).__name__})."
     else:
-        detail.job = job
+        detail.job = job  # its data stays serialized: the template never reads func_name/args
+        detail.result_ttl = _ttl(job.result_ttl, DEFAULT_RESULT_TTL, finished_until)
+        detail.failure_ttl = _ttl(job.failure_ttl, DEFAULT_FAILURE_TTL, failed_until)
+    if raw.get(b"data"):
         try:
-            detail.func_name = job.func_name or ""
-            detail.args = pretty(job.args)
-            detail.kwargs = pretty(job.kwargs)
-        except Exception as error:  # unpicklable data, a missing module...
+            detail.func_name, _instance, args, kwargs = job_call_data(raw[b"data"], queue.serializer)
+            detail.args = pretty(args)
+            detail.kwargs = pretty(kwargs)
+        except Exception as error:  # not a pickle, not the expected tuple...
             detail.error = (
                 f"The job's function and arguments cannot be deserialized ({type(error).__name__})."
             )
-        detail.meta = pretty(job.meta) if job.meta else ""
-        detail.result_ttl = _ttl(job.result_ttl, DEFAULT_RESULT_TTL, finished_until)
-        detail.failure_ttl = _ttl(job.failure_ttl, DEFAULT_FAILURE_TTL, failed_until)
+    detail.meta = _safe_pretty(raw[b"meta"], queue) if raw.get(b"meta") else ""
     for result_id, fields in results:
         detail.results.append(_result_entry(decode_result_entry(result_id, fields), queue))
     failures = [entry for entry in detail.results if entry.exception]
@@ -161,7 +164,16 @@ def _result_entry(record: ResultRecord, queue: DjangoQueue) -> ResultEntry:
     )
     if record.serialized_return_value is not None:
         try:
-            entry.return_value = pretty(load_return_value(record, queue.serializer))
-        except Exception as error:  # the result may need code this process does not have
-            entry.return_value = f"(cannot be deserialized: {type(error).__name__})"
+            entry.return_value = _safe_pretty(b64decode(record.serialized_return_value), queue)
+        except ValueError as error:  # not base64
+            entry.return_value = f"(cannot be read: {type(error).__name__})"
     return entry
+
+
+def _safe_pretty(data: bytes, queue: DjangoQueue) -> str:
+    """A serialized value shown as plain data (``safe_loads``), or why it cannot be."""
+    try:
+        value = safe_loads(data, queue.serializer)
+    except Exception as error:  # a truncated or foreign payload
+        return f"(cannot be read: {type(error).__name__}, {len(data)} bytes)"
+    return pretty(value) if value not in ({}, None) else ""

@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rq.command import send_stop_job_command
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.command import send_command
+from rq.exceptions import InvalidJobOperation
 
 from .. import maintenance
 from ..queues import DjangoQueue, get_queue
+from ..rq_compat.encoding import as_text
 from ..rq_compat.jobs import enqueue_waiting
 from .jobs import queue_or_none, state_key
 
@@ -89,23 +90,38 @@ def requeue_all(queue: DjangoQueue, state: str) -> Outcome:
     return Outcome(done=maintenance.requeue_registry(queue, state))
 
 
+_UNREAD_FIELDS = (b"meta", b"result", b"exc_info")  # pickles, or text RQ may fail to decode
+
+
 def _fetch(queue: DjangoQueue, ids: list[str]) -> tuple[list[Any], int]:
-    jobs = queue.job_class.fetch_many(ids, connection=queue.connection, serializer=queue.serializer)
-    found = [job for job in jobs if job is not None]
+    """The jobs, restored from their plain fields: ``meta`` and a legacy ``result`` are left in
+    Redis unread (``Job.fetch`` would unpickle them), and RQ's writes (HSET) leave them there."""
+    pipe = queue.connection.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hgetall(queue.job_class.key_for(job_id))
+    found = []
+    for job_id, raw in zip(ids, pipe.execute(raise_on_error=False), strict=True):
+        if not isinstance(raw, dict) or not raw:  # gone, or a key of another type
+            continue
+        job = queue.job_class(job_id, connection=queue.connection, serializer=queue.serializer)
+        try:
+            job.restore({name: value for name, value in raw.items() if name not in _UNREAD_FIELDS})
+        except Exception:  # noqa: S112 - a hash RQ cannot read: the action skips it (counted)
+            continue
+        found.append(job)
     return found, len(ids) - len(found)
 
 
 def stop_jobs(queue: DjangoQueue, ids: list[str]) -> Outcome:
     """Ask the workers running these jobs to stop them."""
     outcome = Outcome()
-    for job_id in ids:
-        try:
-            send_stop_job_command(queue.connection, job_id, serializer=queue.serializer)
-        # Missing or not running; ValueError: an id RQ rejects, or a status it cannot read.
-        except (InvalidJobOperation, NoSuchJobError, ValueError):
+    for job_id in ids:  # send_stop_job_command's steps, without its Job.fetch (which unpickles)
+        worker = queue.connection.hget(queue.job_class.key_for(job_id), "worker_name")
+        if not worker:  # missing or not running
             outcome.skipped += 1
-        else:
-            outcome.done += 1
+            continue
+        send_command(queue.connection, as_text(worker), "stop-job", job_id=job_id)
+        outcome.done += 1
     return outcome
 
 
