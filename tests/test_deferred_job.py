@@ -22,7 +22,10 @@ ALL = pytest.mark.django_db(transaction=True, databases=ALIASES)
 ENQUEUE_PATHS = {
     "enqueue": (lambda: enqueue(add, 1, 2), JobStatus.QUEUED),
     "delay": (lambda: multiply.delay(2, 3), JobStatus.QUEUED),
-    "enqueue_many": (lambda: get_queue().enqueue_many([Queue.prepare_data(add, (1, 2))])[0], JobStatus.QUEUED),
+    "enqueue_many": (
+        lambda: get_queue().enqueue_many([Queue.prepare_data(add, (1, 2))])[0],
+        JobStatus.QUEUED,
+    ),
     "enqueue_in": (lambda: get_queue().enqueue_in(timedelta(minutes=1), add, 1, 2), JobStatus.SCHEDULED),
 }
 
