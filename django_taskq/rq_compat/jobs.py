@@ -77,7 +77,9 @@ def enqueue_waiting(queue: Queue, job: Job, pipeline: Pipeline) -> None:
 # queue's name in rq:queues. KEYS: job hash, dependents, dependencies, queue list, rq:queues
 # (then, for a job with a priority, rq_compat.priority.waiting_key). ARGV: ttl (0: none),
 # at_front (1/0), job id, priority ('': none, pushed as RQ does), then the hash's fields and values.
-_ENQUEUE_LUA = priority.PLACE_LUA + """
+_ENQUEUE_LUA = (
+    priority.PLACE_LUA
+    + """
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 if tonumber(ARGV[1]) > 0 then
     for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
@@ -88,6 +90,7 @@ else redis.call('RPUSH', KEYS[4], ARGV[3]) end
 redis.call('SADD', KEYS[5], KEYS[4])
 return 1
 """
+)
 
 
 def write_queued(connection: Redis, queue: Queue, job: Job, *, at_front: bool) -> None:
