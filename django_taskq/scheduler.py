@@ -18,6 +18,7 @@ from .conf import taskq_settings
 from .connections import connection_groups
 from .queues import get_queue, get_queues
 from .rq_compat.worker import clean_queue_registries
+from .worker.abandoned import AbandonedJobsCheck
 from .worker.base import MAINTENANCE_INTERVAL, REDIS_ERRORS
 from .worker.kinds import exception_handlers
 
@@ -40,8 +41,9 @@ def get_scheduler(*queue_names: str, interval: int | float | None = None) -> RQS
 
 class SchedulerRunner:
     """``rqscheduler``: RQ's scheduler for some queues as its own process, one scheduler per Redis
-    connection; it also runs registry maintenance so that abandoned jobs are failed or retried
-    even while no worker is alive. Redis outages are waited out."""
+    connection; it also runs registry maintenance, and the quick abandoned-job check every few
+    seconds, so that the jobs of dead workers are failed or retried even while no worker is
+    alive. Redis outages are waited out."""
 
     def __init__(self, queue_names: list[str], interval: float = 1.0,
                  maintenance_interval: float = MAINTENANCE_INTERVAL) -> None:  # fmt: skip
@@ -53,6 +55,9 @@ class SchedulerRunner:
         lock_interval = max(1, math.ceil(interval))
         self.schedulers = [get_scheduler(*group.names, interval=lock_interval) for group in groups]
         self.queues = [get_queue(name) for group in groups for name in group.names]
+        self.abandoned_checks = [
+            AbandonedJobsCheck([get_queue(name) for name in group.names]) for group in groups
+        ]
         self.interval = interval
         self.maintenance_interval = maintenance_interval
         self._stop = False
@@ -85,6 +90,8 @@ class SchedulerRunner:
                     if time.monotonic() - last_maintenance >= self.maintenance_interval:
                         self.clean_registries()
                         last_maintenance = time.monotonic()
+                    else:
+                        self.clean_abandoned_jobs()
                     backoff.reset()
                 except REDIS_ERRORS as exc:
                     wait = backoff.next_delay()
@@ -106,3 +113,11 @@ class SchedulerRunner:
         handlers = exception_handlers()
         for queue in self.queues:
             clean_queue_registries(queue, handlers)
+        for check in self.abandoned_checks:
+            check.done_now()
+
+    def clean_abandoned_jobs(self) -> None:
+        """The quick check (``worker.abandoned``), each connection when due."""
+        handlers = exception_handlers()
+        for check in self.abandoned_checks:
+            check.run(handlers)

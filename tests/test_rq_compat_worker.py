@@ -242,3 +242,53 @@ def test_clean_queue_registries_fails_abandoned_jobs_under_the_maintenance_lock(
         "update rq_compat.worker.clean_queue_registries"
     )
     assert queue.acquire_maintenance_lock(), "the maintenance lock was not released"
+
+
+def _expired(queue: Queue, **options: Any) -> tuple[Job, Any]:
+    """A started job whose heartbeat expired (its worker died)."""
+    _, job, execution = _started(queue, **options)
+    with queue.connection.pipeline() as pipe:
+        queue.started_job_registry.add_execution(execution, pipeline=pipe, ttl=1)
+        pipe.execute()
+    wait_for(queue.started_job_registry.get_expired_job_ids, timeout=10, what="the heartbeat to expire")
+    return job, execution
+
+
+def test_worker_exception_handlers_are_those_it_was_built_with() -> None:
+    handlers = [lambda *args: True]
+    worker = SimpleWorker([_queue()], connection=get_connection(), exception_handlers=handlers)
+    assert compat.worker_exception_handlers(worker) == handlers, (
+        "rq.worker.base.BaseWorker._exc_handlers no longer holds the exception handlers; "
+        "update rq_compat.worker.worker_exception_handlers"
+    )
+
+
+def test_queues_with_expired_executions_sees_only_expired_heartbeats() -> None:
+    queue, other = _queue(), Queue("high", connection=get_connection())
+    _started(queue)  # beating: its heartbeat expires in a minute
+    assert compat.queues_with_expired_executions([queue, other]) == []
+    _expired(other)
+    found = compat.queues_with_expired_executions([queue, other])
+    assert [q.name for q in found] == ["high"], (
+        "rq.registry.StartedJobRegistry no longer scores an execution with the time its heartbeat "
+        "expires; update rq_compat.worker.queues_with_expired_executions"
+    )
+    assert compat.queues_with_expired_executions([]) == []
+
+
+@pytest.mark.parametrize("retry", [None, Retry(max=1)])
+def test_clean_abandoned_jobs_fails_or_retries_under_the_maintenance_lock(retry: Retry | None) -> None:
+    queue = _queue()
+    job, _ = _expired(queue, retry=retry)
+    assert queue.acquire_maintenance_lock()  # another process is cleaning this queue
+    compat.clean_abandoned_jobs(queue, [])
+    assert job.get_status() == JobStatus.STARTED, "rq.queue.Queue.acquire_maintenance_lock no longer locks"
+    queue.release_maintenance_lock()
+    compat.clean_abandoned_jobs(queue, [])
+    expected = JobStatus.QUEUED if retry else JobStatus.FAILED
+    assert job.get_status() == expected, (
+        "rq.registry.StartedJobRegistry.cleanup no longer fails or retries abandoned jobs; "
+        "update rq_compat.worker.clean_abandoned_jobs"
+    )
+    assert compat.queues_with_expired_executions([queue]) == []
+    assert queue.acquire_maintenance_lock(), "the maintenance lock was not released"

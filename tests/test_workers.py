@@ -20,6 +20,7 @@ from rq import Queue, Retry
 from rq.command import send_stop_job_command
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
+from rq.worker import SimpleWorker
 
 import django_taskq.scheduler as scheduler_module
 import django_taskq.worker as worker_package
@@ -28,6 +29,7 @@ from django_taskq.connections import get_connection
 from django_taskq.embedded import EmbeddedRedis
 from django_taskq.worker.db import close_unusable_db_connections
 from django_taskq.workers import (
+    HEARTBEAT_INTERVAL,
     WORKER_KINDS,
     DjangoPreforkWorker,
     DjangoSimpleWorker,
@@ -90,15 +92,57 @@ def test_worker_kinds_resolve_to_django_aware_classes() -> None:
         resolve_worker_class("no.such.Worker")
 
 
-def test_abandoned_jobs_are_detected_within_two_minutes_by_default() -> None:
+def test_abandoned_jobs_are_detected_within_20_seconds_by_default() -> None:
     worker = get_worker("high", "default", "low")
     job = Job.create("tests.testapp.jobs.add", args=(1, 2), connection=worker.connection, timeout=600)
     # The job's execution expires this long after its last heartbeat...
     ttl = worker.get_heartbeat_ttl(job)
-    # ...and some live worker (or rqscheduler) cleans the registries this often.
+    # ...and some live worker (or rqscheduler) looks for expired ones this often (and cleans
+    # all registries every maintenance interval); the rest of 20 s is margin for load.
+    assert ttl + worker.abandoned_check_interval <= 15
     assert ttl + worker.maintenance_interval <= 120
-    assert worker.job_monitoring_interval == 10
+    assert worker.job_monitoring_interval == HEARTBEAT_INTERVAL == 3
     assert [queue.name for queue in worker.queues] == ["high", "default", "low"]
+
+
+def abandoned_job(queue: Queue) -> Job:
+    """A job started by a worker that died: its execution's heartbeat expired."""
+    job = queue.enqueue("tests.testapp.jobs.add", 1, 2)
+    queue.remove(job.id)
+    execution = SimpleWorker([queue], connection=queue.connection).prepare_execution(job)
+    job.set_status(JobStatus.STARTED)
+    with queue.connection.pipeline() as pipe:
+        queue.started_job_registry.add_execution(execution, pipeline=pipe, ttl=1)
+        pipe.execute()
+    wait_for(queue.started_job_registry.get_expired_job_ids, timeout=10, what="the heartbeat to expire")
+    return job
+
+
+@pytest.mark.parametrize("kind", ["prefork", "fork", "simple"])
+def test_between_maintenances_a_worker_looks_for_abandoned_jobs_every_few_seconds(kind: str) -> None:
+    queue = Queue("default", connection=get_connection())
+    worker = get_worker("default", worker_class=kind)
+    assert worker.should_run_maintenance_tasks
+    worker.run_maintenance_tasks()  # the full one, as at start
+    cleaned_at = worker.last_cleaned_at
+    assert not worker.should_run_maintenance_tasks
+    job = abandoned_job(queue)
+    wait_for(lambda: worker.should_run_maintenance_tasks, timeout=5, what="the quick check to be due")
+    worker.run_maintenance_tasks()
+    assert status(job) == JobStatus.FAILED
+    assert worker.last_cleaned_at == cleaned_at  # not a full maintenance: the quick check
+    assert not worker.should_run_maintenance_tasks
+
+
+def test_a_prefork_work_process_leaves_the_quick_check_to_its_supervisor() -> None:
+    worker = get_worker("default", worker_class="prefork")
+    worker.run_maintenance_tasks()
+    worker.taskq_checks_abandoned = False  # what the work process sets
+    job = abandoned_job(Queue("default", connection=get_connection()))
+    worker._taskq_abandoned.interval = 0.0  # the check would be due at any moment
+    assert not worker.should_run_maintenance_tasks
+    worker.clean_abandoned_jobs()
+    assert status(job) == JobStatus.STARTED
 
 
 def test_the_documented_workers_path_names_the_same_objects() -> None:

@@ -19,7 +19,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.registry import clean_registries
 from rq.scheduler import RQScheduler
-from rq.utils import now
+from rq.utils import current_timestamp, now
 from rq.worker.base import BaseWorker
 
 
@@ -50,12 +50,14 @@ OVERRIDDEN: tuple[Hook, ...] = (
     Hook(f"{_BASE}.increment_successful_job_count", ("pipeline",)),
     Hook(f"{_BASE}.kill_horse", ("sig",)),
     Hook(f"{_BASE}.main_work_horse", ("job", "queue")),
+    Hook(f"{_BASE}.maintain_heartbeats", ("job", "execution")),
     Hook(f"{_BASE}.max_connection_wait_time", None),
     Hook(f"{_BASE}.perform_job", ("job", "queue", "execution")),
     Hook(f"{_BASE}.prepare_execution", ("job",)),
     Hook(f"{_BASE}.request_force_stop", ("signum", "frame")),
     Hook(f"{_BASE}.run_maintenance_tasks", ()),
     Hook(f"{_BASE}.set_state", ("state", "pipeline")),
+    Hook(f"{_BASE}.should_run_maintenance_tasks", None),
     Hook(f"{_BASE}.teardown", ()),
     Hook(f"{_BASE}.work", ("burst", "logging_level", "max_jobs", "max_idle_time", "with_scheduler",
                            "dequeue_strategy")),
@@ -69,15 +71,14 @@ OVERRIDDEN: tuple[Hook, ...] = (
 # RQ methods we call that RQ does not document, or with keyword arguments.
 CALLED: tuple[Hook, ...] = (
     Hook(f"{_BASE}.handle_job_failure", ("job", "queue", "exc_string", "execution")),
-    Hook(f"{_BASE}.maintain_heartbeats", ("job", "execution")),
     Hook(f"{_BASE}.register_death", ()),
-    Hook(f"{_BASE}.should_run_maintenance_tasks", None),
     Hook("rq.callbacks.execute_stopped_callback", ("job", "death_penalty_class")),
     Hook("rq.executions.Execution.__init__", ("id", "job_id", "connection")),
     Hook("rq.executions.Execution.fetch", ("id", "job_id", "connection")),
     Hook("rq.queue.Queue.acquire_maintenance_lock", ()),
     Hook("rq.queue.Queue.release_maintenance_lock", ()),
     Hook("rq.registry.clean_registries", ("queue", "exception_handlers")),
+    Hook("rq.registry.StartedJobRegistry.cleanup", ("timestamp", "exception_handlers")),
     Hook("rq.scheduler.RQScheduler.__init__", ("queues", "connection", "interval", "logging_level",
                                                "date_format", "log_format", "serializer")),
     Hook("rq.scheduler.RQScheduler.acquire_locks", ()),
@@ -182,5 +183,35 @@ def clean_queue_registries(queue: Queue, exception_handlers: list[Any]) -> None:
     if queue.acquire_maintenance_lock():
         try:
             clean_registries(queue, exception_handlers)
+        finally:
+            queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
+
+
+def worker_exception_handlers(worker: BaseWorker) -> list[Any]:
+    """The exception handlers the worker calls for a failed job (what it was built with)."""
+    return list(worker._exc_handlers)
+
+
+def queues_with_expired_executions(queues: list[Queue]) -> list[Queue]:
+    """Those of ``queues`` (one connection) whose started registry holds an execution whose
+    heartbeat expired: its worker died. One round trip; per queue one ZRANGEBYSCORE that stops
+    at the first entry, O(log n) and nothing returned while every running job beats."""
+    if not queues:
+        return []
+    stamp = current_timestamp()  # RQ scores an execution with the time its heartbeat expires
+    with queues[0].connection.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.zrangebyscore(queue.started_job_registry.key, 0, stamp, start=0, num=1)
+        found = pipe.execute()
+    return [queue for queue, expired in zip(queues, found, strict=True) if expired]
+
+
+def clean_abandoned_jobs(queue: Queue, exception_handlers: list[Any]) -> None:
+    """Fail (or retry, per its Retry) each job of ``queue`` whose heartbeat expired, as RQ's
+    registry maintenance does, under the same lock (a job is never retried twice by two
+    cleaners). Skipped while another process holds the lock: that one cleans them."""
+    if queue.acquire_maintenance_lock():
+        try:
+            queue.started_job_registry.cleanup(exception_handlers=exception_handlers)
         finally:
             queue.release_maintenance_lock()  # type: ignore[no-untyped-call]

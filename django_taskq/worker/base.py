@@ -22,7 +22,14 @@ from ..backoff import MAX_BACKOFF, Backoff
 from ..conf import taskq_settings
 from ..connections import client_location
 from ..log import job_context
-from ..rq_compat.worker import PrivateHooks, fail_job, has_callbacks, maintenance_done_now
+from ..rq_compat.worker import (
+    PrivateHooks,
+    fail_job,
+    has_callbacks,
+    maintenance_done_now,
+    worker_exception_handlers,
+)
+from .abandoned import ABANDONED_CHECK_INTERVAL, AbandonedJobsCheck
 from .db import close_unusable_db_connections, in_transaction
 from .process import ending_with_its_worker
 
@@ -32,16 +39,18 @@ T = TypeVar("T")
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 # How often (seconds) a busy worker refreshes the heartbeats of its job; a job whose
-# heartbeat is older than 4 intervals (3 of grace) counts as abandoned. With registry
-# maintenance every MAINTENANCE_INTERVAL seconds, the job of a worker that died is failed or
-# retried within 4 * 10 + 30 = 70 s (plus the time until some worker or rqscheduler is
-# alive to notice), instead of the ~11 minutes RQ's defaults allow.
-HEARTBEAT_INTERVAL = 10
+# heartbeat is older than 4 intervals (3 of grace) counts as abandoned. Every live worker and
+# rqscheduler looks for such jobs every ABANDONED_CHECK_INTERVAL seconds (worker.abandoned),
+# so the job of a worker that died is failed or retried within 4 * 3 + 2 = 14 s (plus the time
+# until some worker or rqscheduler is alive to notice), instead of the ~11 minutes RQ's
+# defaults allow. Only busy workers write heartbeats: an idle one pays for the check only.
+HEARTBEAT_INTERVAL = 3
 MIN_GRACE = 5
 MAINTENANCE_INTERVAL = 30
 IDLE_WAKEUP = 5  # longest blocking wait of an idle worker for a job, in seconds
 
 __all__ = [
+    "ABANDONED_CHECK_INTERVAL",
     "HEARTBEAT_INTERVAL",
     "IDLE_WAKEUP",
     "MAINTENANCE_INTERVAL",
@@ -61,12 +70,14 @@ class DjangoWorkerMixin(PrivateHooks):
       stopping the worker.
     - Each job outcome is counted (``django_taskq.counters``) in the pipeline RQ already
       uses to record it: no extra round trip.
-    - Abandoned jobs are detected quickly: short execution heartbeats and frequent
-      registry maintenance.
+    - Abandoned jobs are detected quickly: short execution heartbeats, a cheap look at the
+      started registries every few seconds and frequent registry maintenance.
     """
 
     heartbeat_interval: int = HEARTBEAT_INTERVAL
     max_connection_wait_time = MAX_BACKOFF  # RQ's dequeue backoff cap (60 s by default)
+    abandoned_check_interval: float = ABANDONED_CHECK_INTERVAL
+    taskq_checks_abandoned = True  # False in a prefork work process: its supervisor checks
     _taskq_job: Job | None = None
     _taskq_queue: Queue | None = None
 
@@ -76,6 +87,7 @@ class DjangoWorkerMixin(PrivateHooks):
             self.heartbeat_interval = heartbeat_interval
         kwargs.setdefault("job_monitoring_interval", self.heartbeat_interval)
         super().__init__(*args, **kwargs)
+        self._taskq_abandoned = AbandonedJobsCheck(list(self.queues), self.abandoned_check_interval)
         # Started in the process that runs the work loop (e.g. the RQ_CRON thread); each
         # returns a callable that stops what it started.
         self.startup_hooks: list[Callable[[], Callable[[], None]]] = []
@@ -183,9 +195,19 @@ class DjangoWorkerMixin(PrivateHooks):
         """Seconds a job may miss heartbeats before it counts as abandoned."""
         return max(3 * self.heartbeat_interval, MIN_GRACE)
 
+    @property
+    def should_run_maintenance_tasks(self) -> bool:
+        # RQ's loop asks this before each wait for a job: full maintenance, or the quick check.
+        full: bool = super().should_run_maintenance_tasks  # type: ignore[misc]
+        return full or (self.taskq_checks_abandoned and self._taskq_abandoned.due)
+
     def run_maintenance_tasks(self) -> None:
+        if not super().should_run_maintenance_tasks:  # type: ignore[misc]
+            self.clean_abandoned_jobs()
+            return
         try:
             super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+            self._taskq_abandoned.done_now()  # the full maintenance cleaned the started registries
         except REDIS_ERRORS as exc:
             logger.error(
                 "Registry maintenance skipped, Redis at %s unreachable: %s",
@@ -193,6 +215,25 @@ class DjangoWorkerMixin(PrivateHooks):
                 exc,
             )
             maintenance_done_now(self)
+
+    def clean_abandoned_jobs(self) -> None:
+        """Fail or retry the jobs of dead workers on this worker's queues, if the quick check is
+        due (every ``abandoned_check_interval`` seconds). Never raises a Redis error: the loop
+        that calls it reports outages."""
+        if not self.taskq_checks_abandoned:
+            return
+        try:
+            self._taskq_abandoned.run(worker_exception_handlers(self))
+        except REDIS_ERRORS:
+            pass
+        except redis.RedisError:
+            logger.exception("Could not look for abandoned jobs")
+
+    def maintain_heartbeats(self, job: Job, execution: Execution) -> None:
+        # Called every heartbeat interval while a job runs (by the fork kind's main process and
+        # the prefork supervisor): a busy worker looks for other workers' abandoned jobs too.
+        super().maintain_heartbeats(job, execution)  # type: ignore[no-untyped-call]
+        self.clean_abandoned_jobs()
 
     @property
     def dequeue_timeout(self) -> int:

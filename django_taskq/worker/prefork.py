@@ -69,6 +69,7 @@ class DjangoPreforkWorker(DjangoWorkerMixin, SimpleWorker):
 
         def run_work_process(report_fd: int) -> None:
             self._taskq_report_fd = report_fd
+            self.taskq_checks_abandoned = False  # the supervisor does, busy or idle
             self.work(burst=burst, logging_level=logging_level, **kwargs)
 
         supervisor = Supervisor(

@@ -30,7 +30,10 @@ from .process import die_with_parent, flush_telemetry, restore_stop_signals, sto
 
 logger = logging.getLogger("django_taskq.worker")
 
-RESTART_RESET = 60  # seconds a work process must live for the restart backoff to start over
+# A work process that dies during a job is replaced at once (the job's fault; the job is failed
+# or retried). One that dies without a job (start-up failure, killed while idle) is replaced
+# after an exponential backoff, which starts over once a work process lived this long:
+RESTART_RESET = 60  # seconds
 STARTUP_FAILED = 3  # exit code of a work process that could not start
 
 
@@ -97,6 +100,7 @@ class Supervisor:
         self.startup_error: str | None = None
         self.first_signal_at = 0.0
         self.idle_since = 0.0
+        self.died_in_job = False  # whether the last work process died while running a job
 
     def run(self) -> bool:
         if self.logging_level:
@@ -111,6 +115,10 @@ class Supervisor:
                     return True
                 if code == STARTUP_FAILED:
                     raise WorkerStartupError(self.startup_error or "the work process could not start")
+                if self.died_in_job:  # it started fine; a job killed it: no wait
+                    backoff.reset()
+                    logger.warning("Work process exited with %s during a job; starting a new one", code)
+                    continue
                 if time.monotonic() - started > RESTART_RESET:
                     backoff.reset()
                 wait = backoff.next_delay()
@@ -201,6 +209,7 @@ class Supervisor:
                     if line:
                         self._on_report(line)
                 return self._reap()
+            self.worker.clean_abandoned_jobs()  # other workers' dead jobs, every few seconds
             if self.job is None:
                 self._press_idle_stop()
                 continue
@@ -281,6 +290,7 @@ class Supervisor:
                 status = 0
                 break
         code = os.waitstatus_to_exitcode(status)
+        self.died_in_job = self.job is not None
         if self.job is not None:
             self._fail_orphaned_job(code)
         elif code not in (0, STARTUP_FAILED):
