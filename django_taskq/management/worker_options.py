@@ -107,8 +107,8 @@ def add_worker_arguments(parser: CommandParser, *, pool: bool = False) -> None:
     add_logging_level_argument(parser)
     parser.add_argument(
         "--heartbeat-interval", type=positive_int, default=None,
-        help="Seconds between two heartbeats of a running job (default 10). A job whose heartbeat "
-        "stops (its worker died) is failed or retried about 3 intervals (at least 30 s) later.",
+        help="Seconds between two heartbeats of a running job (default 3). A job whose heartbeat "
+        "stops (its worker died) is failed or retried about 4 intervals + 2 s later (14 s by default).",
     )  # fmt: skip
     parser.add_argument(
         "--maintenance-interval", type=positive_int, default=None,
