@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -12,11 +14,15 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .conf import CONNECTION_KEYS, taskq_settings
 
 _lock = threading.Lock()
 _clients: dict[str, redis.Redis] = {}
+_fail_fast_clients: dict[str, redis.Redis] = {}
+_failing_fast: ContextVar[bool] = ContextVar("django_taskq_fail_fast", default=False)
 
 _WATCHED_SETTINGS = frozenset({"RQ_QUEUES", "RQ", "CACHES"})
 
@@ -37,16 +43,66 @@ def get_connection(name: str = "default") -> redis.Redis:
 
 
 def get_redis_connection(config: dict[str, Any]) -> redis.Redis:
-    """The shared client for a connection configuration, created on first use."""
+    """The shared client for a connection configuration, created on first use.
+
+    Inside ``fail_fast()`` it is that configuration's twin that never retries (see there).
+    """
     key = connection_key(config)
-    client = _clients.get(key)
+    fast = _failing_fast.get()
+    clients = _fail_fast_clients if fast else _clients
+    client = clients.get(key)
     if client is None:
+        shared = None if not fast else get_redis_connection_retrying(config)
         with _lock:
-            client = _clients.get(key)
+            client = clients.get(key)
             if client is None:
-                client = build_client(connection_params(config))
-                _clients[key] = client
+                params = connection_params(config)
+                client = build_client(params) if shared is None else _without_retries(params, shared)
+                clients[key] = client
     return client
+
+
+def get_redis_connection_retrying(config: dict[str, Any]) -> redis.Redis:
+    """The shared client that retries (redis-py's default), even inside ``fail_fast()``."""
+    token = _failing_fast.set(False)
+    try:
+        return get_redis_connection(config)
+    finally:
+        _failing_fast.reset(token)
+
+
+@contextmanager
+def fail_fast() -> Iterator[None]:
+    """Within this block (this thread or task only), ``get_redis_connection`` and everything built
+    on it (``get_queue``, ``ConnectionGroup.client``) give clients that never retry.
+
+    For the web pages that read Redis (the dashboard): redis-py 8 retries a failed connection
+    about ten times with backoff, so a wrong password costs seconds and a stalled server ten
+    socket timeouts per request; a page should fail within one. Workers keep the retrying clients.
+    """
+    token = _failing_fast.set(True)
+    try:
+        yield
+    finally:
+        _failing_fast.reset(token)
+
+
+def _no_retry() -> Retry:
+    return Retry(NoBackoff(), 0)  # type: ignore[no-untyped-call]
+
+
+def _without_retries(params: dict[str, Any], shared: redis.Redis) -> redis.Redis:
+    """A client of its own pool with the same settings as ``shared``, minus redis-py's retries."""
+    if "USE_REDIS_CACHE" in params:  # the cache built the pool: copy its settings
+        pool = shared.connection_pool
+        twin = redis.ConnectionPool(
+            connection_class=pool.connection_class,
+            max_connections=pool.max_connections,
+            **{**pool.connection_kwargs, "retry": _no_retry(), "retry_on_error": []},
+        )
+        return redis.Redis(connection_pool=twin)
+    client_kwargs = {**params.get("REDIS_CLIENT_KWARGS", {}), "retry": _no_retry(), "retry_on_error": []}
+    return build_client({**params, "REDIS_CLIENT_KWARGS": client_kwargs})
 
 
 def server_version(client: redis.Redis) -> tuple[int, int, int]:
@@ -170,8 +226,9 @@ def describe(config: dict[str, Any]) -> str:
 def reset() -> None:
     """Forget every client: the next use builds fresh ones."""
     with _lock:
-        clients = list(_clients.values())
+        clients = [*_clients.values(), *_fail_fast_clients.values()]
         _clients.clear()
+        _fail_fast_clients.clear()
     for client in clients:
         client.connection_pool.disconnect()
 
@@ -182,6 +239,7 @@ def _forget_after_fork() -> None:
     global _lock
     _lock = threading.Lock()
     _clients.clear()
+    _fail_fast_clients.clear()
 
 
 if hasattr(os, "register_at_fork"):

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..conf import taskq_settings
+from ..connections import get_connection
 from ..queues import DjangoQueue, get_queue
 from ..rq_compat.encoding import as_text, parse_timestamp
 from ..rq_compat.storage import (
@@ -34,10 +35,11 @@ JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
 def queue_or_none(name: str) -> DjangoQueue | None:
-    """The queue ``name`` of RQ_QUEUES, None when settings do not define it."""
+    """The queue ``name`` of RQ_QUEUES, None when settings do not define it; on the client
+    ``get_connection`` gives now (inside ``connections.fail_fast()``: the one that never retries)."""
     if not isinstance(taskq_settings.QUEUES.get(name), dict):
         return None
-    return get_queue(name)
+    return get_queue(name, connection=get_connection(name))
 
 
 def state_key(queue: DjangoQueue, state: str) -> str:

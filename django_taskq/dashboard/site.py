@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from ..connections import fail_fast
 from ..models import MANAGE_PERMISSION, VIEW_PERMISSION, Queue
 from ..queues import DjangoQueue
 from .jobs import queue_or_none
@@ -66,7 +67,8 @@ def dashboard_view(*, manage: bool = False) -> Callable[[View], View]:
                         return HttpResponse("Actions are POST only.", status=405, headers={"Allow": "POST"})
                 request.taskq_site = site  # type: ignore[attr-defined]
                 try:
-                    return func(request, *args, **kwargs)
+                    with fail_fast():  # a page answers within one socket timeout, not ten
+                        return func(request, *args, **kwargs)
                 except REDIS_ERRORS as error:  # caught here, so no debug page shows the view's locals
                     failure = failure_of(error, [kwargs["queue"]] if "queue" in kwargs else ())
                 return render_unavailable(request, [failure])
