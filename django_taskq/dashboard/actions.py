@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import redis
 from django.contrib import messages
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
@@ -14,6 +15,7 @@ from ..stats import gather
 from . import operations
 from .jobs import JOB_ID, MAX_PAGE_SIZE, STATES
 from .site import dashboard_view, queue_or_404, render_page, url_for
+from .unavailable import is_wrong_type
 
 
 def _log(request: HttpRequest, queue: str, state: str, action: str, ids: list[str], done: int) -> None:
@@ -38,6 +40,7 @@ def _act(
     action: str,
     ids: list[str],
     back: str,
+    skipped: int = 0,
 ) -> HttpResponse:
     if action in operations.DESTRUCTIVE and request.POST.get("confirmed") != "yes":
         return render_page(
@@ -58,6 +61,7 @@ def _act(
             },
         )
     outcome = operations.run(rq_queue, state, action, ids)
+    outcome.skipped += skipped
     _log(request, rq_queue.name, state, action, ids, outcome.done)
     noun = "job" if outcome.done == 1 else "jobs"
     messages.success(request, f"{outcome.done} {noun} {operations.PAST[action]}.")
@@ -91,6 +95,17 @@ def queue_action(request: HttpRequest, queue: str) -> HttpResponse:
             return HttpResponseRedirect(back)
         if len(ids) > MAX_PAGE_SIZE or not all(JOB_ID.fullmatch(job_id) for job_id in ids):
             return HttpResponseBadRequest("Bad selection of jobs.")
+        selection = operations.select(rq_queue, state, ids)
+        if selection.foreign:
+            return HttpResponseBadRequest(
+                f"{len(selection.foreign)} of the selected jobs belong to another queue: nothing was done."
+            )
+        if not selection.in_state:
+            messages.warning(
+                request, f"The selected jobs no longer exist or are no longer {state}: nothing was done."
+            )
+            return HttpResponseRedirect(back)
+        return _act(request, rq_queue, state, action, selection.in_state, back, skipped=selection.skipped)
     return _act(request, rq_queue, state, action, ids, back)
 
 
@@ -102,10 +117,24 @@ def job_action(request: HttpRequest, queue: str, job_id: str) -> HttpResponse:
     action = request.POST.get("action", "")
     if action not in {name for names in operations.SELECTION_ACTIONS.values() for name in names}:
         return HttpResponseBadRequest("Unknown action.")
-    status = rq_queue.connection.hget(rq_queue.job_class.key_for(job_id), "status")
-    if status is None:
-        raise Http404("No such job.")
+    try:
+        origin, status = rq_queue.connection.hmget(rq_queue.job_class.key_for(job_id), ["origin", "status"])
+    except redis.ResponseError as error:
+        if not is_wrong_type(error):
+            raise
+        raise Http404("No such job.") from error  # that key is no job hash
+    # A job is acted on through its own queue's URL only: the action, its checks and the audit
+    # log entry all name the queue of the URL.
+    if status is None or origin is None or as_text(origin) != queue:
+        raise Http404("No such job in this queue.")
     state = as_text(status)
+    posted = request.POST.get("state", "")
+    if posted and posted != state:  # it moved since the page was shown
+        return HttpResponse(
+            f"This job is now {state}, no longer {posted}: nothing was done.",
+            status=409,
+            content_type="text/plain; charset=utf-8",  # ``posted`` is the client's text
+        )
     back = url_for(request, "job", queue, job_id)
     if action not in operations.SELECTION_ACTIONS.get(state, ()):
         messages.warning(request, f"This job is {state}: it cannot be {operations.PAST[action]}.")

@@ -28,6 +28,7 @@ from ..rq_compat.storage import (
     read_results,
 )
 from .jobs import JobRow, fetch_rows
+from .unavailable import is_wrong_type
 
 RELATED_LIMIT = 50  # dependencies / dependents shown on a job page
 RESULTS_LIMIT = 10
@@ -93,7 +94,13 @@ def get_job(queue: DjangoQueue, job_id: str) -> JobDetail:
     read_results(pipe, job_id, count=RESULTS_LIMIT)
     pipe.zscore(queue.finished_job_registry.key, job_id)  # when the result goes
     pipe.zscore(queue.failed_job_registry.key, job_id)  # when the failure goes
-    raw, ttl, dependents_total, dependent_ids, results, finished_until, failed_until = pipe.execute()
+    replies = pipe.execute(raise_on_error=False)
+    if is_wrong_type(replies[0]):  # the key holds no job hash: no such job
+        return JobDetail(id=job_id, exists=False)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    raw, ttl, dependents_total, dependent_ids, results, finished_until, failed_until = replies
     detail = JobDetail(id=job_id, exists=bool(raw))
     if not raw:
         return detail

@@ -66,6 +66,38 @@ class Outcome:
     skipped: int = 0  # jobs missing, or not in a state the action applies to
 
 
+@dataclass
+class Selection:
+    """Posted job ids sorted out against Redis: the ones an action on ``queue``/``state`` may touch."""
+
+    in_state: list[str]  # jobs of the queue, in the posted state
+    foreign: list[str]  # jobs of another queue: the request is refused
+    skipped: int  # gone (or not a job hash), or no longer in the posted state
+
+
+def select(queue: DjangoQueue, state: str, ids: list[str]) -> Selection:
+    """Which of ``ids`` are jobs of ``queue`` in ``state``: one pipelined round trip.
+
+    An action runs on those only: a scheduled job of ``default`` posted to ``high``'s URL is
+    refused (it would be enqueued twice and logged under the wrong queue), a delete of
+    "failed" jobs never deletes a job that has been requeued since the page was shown.
+    """
+    pipe = queue.connection.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hmget(queue.job_class.key_for(job_id), ["origin", "status"])
+    selection = Selection(in_state=[], foreign=[], skipped=0)
+    for job_id, reply in zip(ids, pipe.execute(raise_on_error=False), strict=True):
+        if not isinstance(reply, list) or reply[0] is None:  # gone, or a key of another type
+            selection.skipped += 1
+        elif as_text(reply[0]) != queue.name:
+            selection.foreign.append(job_id)
+        elif reply[1] is None or as_text(reply[1]) != state:
+            selection.skipped += 1
+        else:
+            selection.in_state.append(job_id)
+    return selection
+
+
 def delete_jobs(queue: DjangoQueue, ids: list[str]) -> Outcome:
     """Delete jobs (data, results, registry entries); running jobs are left alone."""
     done = maintenance.delete_jobs(queue, ids)
@@ -116,8 +148,9 @@ def stop_jobs(queue: DjangoQueue, ids: list[str]) -> Outcome:
     """Ask the workers running these jobs to stop them."""
     outcome = Outcome()
     for job_id in ids:  # send_stop_job_command's steps, without its Job.fetch (which unpickles)
-        worker = queue.connection.hget(queue.job_class.key_for(job_id), "worker_name")
-        if not worker:  # missing or not running
+        status, worker = queue.connection.hmget(queue.job_class.key_for(job_id), ["status", "worker_name"])
+        # A finished or requeued job keeps the name of the worker that ran it: only a started one is stopped.
+        if not worker or status is None or as_text(status) != "started":
             outcome.skipped += 1
             continue
         send_command(queue.connection, as_text(worker), "stop-job", job_id=job_id)
@@ -178,4 +211,14 @@ def run(queue: DjangoQueue, state: str, action: str, ids: list[str]) -> Outcome:
     raise ValueError(f"Unknown action {action!r}.")
 
 
-__all__ = ["ALL_ACTIONS", "DESTRUCTIVE", "LABELS", "SELECTION_ACTIONS", "Outcome", "get_queue", "run"]
+__all__ = [
+    "ALL_ACTIONS",
+    "DESTRUCTIVE",
+    "LABELS",
+    "SELECTION_ACTIONS",
+    "Outcome",
+    "Selection",
+    "get_queue",
+    "run",
+    "select",
+]

@@ -55,6 +55,11 @@ def _passwords() -> Iterable[str]:
             yield str(password)
 
 
+def is_wrong_type(error: BaseException) -> bool:
+    """Whether Redis refused a command because the key holds another type (a 404, not a 503)."""
+    return isinstance(error, redis.ResponseError) and str(error).startswith("WRONGTYPE")
+
+
 def failure_of(error: BaseException, queue_names: Iterable[str] = ()) -> Failure:
     """The ``Failure`` of a page whose Redis error came from the queues named (or an unknown one)."""
     groups = connection_groups(set(queue_names) & set(taskq_settings.QUEUES)) if queue_names else []
@@ -77,4 +82,4 @@ def per_connection(
     return results, failures
 
 
-__all__ = ["REDIS_ERRORS", "Failure", "failure_of", "per_connection", "problem"]
+__all__ = ["REDIS_ERRORS", "Failure", "failure_of", "is_wrong_type", "per_connection", "problem"]

@@ -115,14 +115,21 @@ def overview(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _positive_int(value: str | None, default: int, maximum: int | None = None) -> int | None:
+# A Redis list or sorted set holds fewer elements: a page or scan offset past it is no page (and
+# would make LRANGE/ZRANGE fail on an index out of range).
+MAX_ENTRIES = 2**32
+
+
+def _positive_int(
+    value: str | None, default: int, maximum: int | None = None, minimum: int = 1
+) -> int | None:
     if value in (None, ""):
         return default
     try:
-        number = int(value)
+        number = int(str(value)) if len(str(value)) <= 30 else None
     except ValueError:
         return None
-    if number < 1 or (maximum is not None and number > maximum):
+    if number is None or number < minimum or (maximum is not None and number > maximum):
         return None
     return number
 
@@ -135,8 +142,11 @@ def queue(request: HttpRequest, queue: str, state: str = "queued") -> HttpRespon
     page = _positive_int(request.GET.get("page"), 1)
     per_page = _positive_int(request.GET.get("per_page"), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     order = request.GET.get("order", "newest")
-    if page is None or per_page is None or order not in ("newest", "oldest"):
-        return HttpResponseBadRequest("Bad page, page size or order.")
+    scan = _positive_int(request.GET.get("scan"), 0, minimum=0)
+    if page is None or per_page is None or scan is None or order not in ("newest", "oldest"):
+        return HttpResponseBadRequest("Bad page, page size, scan offset or order.")
+    if (page - 1) * per_page >= MAX_ENTRIES or scan >= MAX_ENTRIES:
+        raise Http404("No such page.")
     search = request.GET.get("job", "").strip()
     if search:
         if JOB_ID.fullmatch(search) and rq_queue.connection.exists(rq_queue.job_class.key_for(search)):
@@ -145,7 +155,13 @@ def queue(request: HttpRequest, queue: str, state: str = "queued") -> HttpRespon
     function = request.GET.get("function", "").strip()[:200]
     stats = gather([queue]).queues[0]
     page_data = list_jobs(
-        rq_queue, state, page=page, per_page=per_page, newest_first=order == "newest", function=function
+        rq_queue,
+        state,
+        page=page,
+        per_page=per_page,
+        newest_first=order == "newest",
+        function=function,
+        scan=scan,
     )
     count = page_data.matched if function else page_data.total
     last_page = max(1, -(-int(count or 0) // per_page))
@@ -156,7 +172,10 @@ def queue(request: HttpRequest, queue: str, state: str = "queued") -> HttpRespon
     for row in page_data.rows:  # the per-row work is done here, not in the template (100 rows)
         row.url = job_url.replace("JOB-ID", row.id) if row.linkable else ""
         row.cells = [_cell(row, column) for column in columns]
-    base_query = {"order": order, "per_page": per_page, **({"function": function} if function else {})}
+    filtered = {"function": function, "scan": scan} if function else {}
+    base_query = {"order": order, "per_page": per_page, **filtered}
+    scan_query = {"order": order, "per_page": per_page, "function": function}
+    window_end = scan + (page_data.window or 0)
     return render_page(
         request,
         "queue.html",
@@ -177,6 +196,11 @@ def queue(request: HttpRequest, queue: str, state: str = "queued") -> HttpRespon
             "selection_actions": [(a, operations.LABELS[a]) for a in operations.SELECTION_ACTIONS[state]],
             "all_actions": [(a, operations.LABELS[a]) for a in operations.ALL_ACTIONS[state]],
             "filter_window": FILTER_WINDOW,
+            "window_end": window_end,
+            "next_scan": urlencode({**scan_query, "scan": window_end})
+            if window_end < page_data.total
+            else "",
+            "previous_scan": urlencode({**scan_query, "scan": max(0, scan - FILTER_WINDOW)}) if scan else "",
             "columns": [_COLUMN_TITLES[column] for column in columns],
         },
     )
