@@ -119,10 +119,11 @@ def _by_alias_and_connection(pendings: Iterable[PendingJob]) -> list[list[Pendin
 
 
 def keep(pendings: Sequence[PendingJob], error: Exception) -> list[PendingJob]:
-    """Store jobs whose write at the commit failed with ``error`` (Redis unreachable) in the
-    outbox of ``router.db_for_write(OutboxJob)``, for the relay. Returns the jobs kept: none if
-    the table is missing or the database fails too (the caller then raises as before)."""
-    storable = [pending for pending in pendings if pending.queue.can_pipeline(pending)]
+    """Store jobs of a shared pipeline write (``DjangoQueue.can_pipeline``) that failed at the
+    commit with ``error`` (Redis unreachable) in the outbox of ``router.db_for_write(OutboxJob)``,
+    for the relay. Returns the jobs kept: none if the table is missing or the database fails
+    too (the caller then raises as before)."""
+    storable = list(pendings)
     if not storable:
         return []
     alias = router.db_for_write(OutboxJob)

@@ -4,7 +4,7 @@ Rows stay when Redis was unreachable at the commit, or when the process died bet
 commit and its push. ``relay_once()`` delivers them: per database holding the table, it claims
 the oldest rows in a transaction (``rows.claim``), pushes them exactly once (``push``), deletes
 the delivered ones and commits, batch after batch. It runs in every ``rqworker`` (at start,
-before the first job, then every ``WORKER_INTERVAL`` seconds between jobs: ``WorkerRelay``)
+before the first job, then every ``WORKER_INTERVAL`` seconds between jobs: ``PeriodicRelay``)
 and as ``manage.py rqrelay``.
 
 Cost when the outbox is empty: one indexed SELECT per database per pass.
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import redis
 from django.db import DatabaseError, transaction
 
-from ..backoff import Backoff
+from ..backoff import Backoff, sleep_unless
 from ..conf import taskq_settings
 from ..connections import client_location
 from . import rows
@@ -31,7 +31,7 @@ from .push import forget_markers, push
 if TYPE_CHECKING:
     from ..transactions import PendingJob
 
-__all__ = ["BATCH_SIZE", "MIN_AGE", "WORKER_INTERVAL", "RelayResult", "WorkerRelay", "relay_once"]
+__all__ = ["BATCH_SIZE", "MIN_AGE", "WORKER_INTERVAL", "PeriodicRelay", "RelayResult", "relay_once"]
 
 logger = logging.getLogger("django_taskq.outbox")
 
@@ -106,33 +106,47 @@ def _relay_batch(
     return len(claimed), len(delivered)
 
 
-class WorkerRelay:
-    """The relay inside a worker: ``run()`` at start, ``maybe_run()`` between jobs.
+class PeriodicRelay:
+    """``relay_once`` again and again: every ``interval`` seconds, or after the one backoff of
+    django-taskq while passes fail (a database or Redis down). Never raises.
 
-    A failing pass (database or Redis down) is retried with the one backoff of django-taskq;
-    the worker itself never fails because of it.
+    In a worker: ``run()`` at start, ``maybe_run()`` between jobs. In ``rqrelay``: ``run_until()``.
     """
 
     def __init__(
-        self, interval: float = WORKER_INTERVAL, clock: Callable[[], float] = time.monotonic
+        self,
+        interval: float = WORKER_INTERVAL,
+        *,
+        batch_size: int = BATCH_SIZE,
+        queue_names: Iterable[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.interval = interval
+        self.batch_size = batch_size
+        self.queue_names = None if queue_names is None else list(queue_names)
         self.clock = clock
         self.backoff = Backoff(initial=interval)
         self.next_run = 0.0
+        self.first = True  # the first pass takes young rows too: this process may start after a crash
 
-    def maybe_run(self) -> None:
-        if self.clock() >= self.next_run:
-            self.run()
+    def maybe_run(self) -> RelayResult | None:
+        return self.run() if self.clock() >= self.next_run else None
 
-    def run(self) -> None:
+    def run(self) -> RelayResult:
+        min_age, self.first = (0.0 if self.first else MIN_AGE), False
         try:
-            failed = bool(relay_once().errors)
-        except Exception:  # never the worker's problem
+            result = relay_once(min_age=min_age, batch_size=self.batch_size, queue_names=self.queue_names)
+        except Exception as exc:  # never the caller's problem
             logger.exception("django_taskq: outbox relay failed")
-            failed = True
-        if failed:
+            result = RelayResult(errors=[f"{type(exc).__name__}: {exc}"])
+        if result.errors:
             self.next_run = self.clock() + self.backoff.next_delay()
         else:
             self.backoff.reset()
             self.next_run = self.clock() + self.interval
+        return result
+
+    def run_until(self, stopped: Callable[[], bool], report: Callable[[RelayResult], None]) -> None:
+        while not stopped():
+            report(self.run())
+            sleep_unless(stopped, max(0.0, self.next_run - self.clock()))

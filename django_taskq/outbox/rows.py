@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -91,16 +92,25 @@ def outbox_aliases() -> list[str]:
 
 
 _tables_seen: set[str] = set()  # aliases whose table was found: asked once per process
+_tables_missing: dict[str, float] = {}  # alias: when it was found missing (looked for again later)
+MISSING_RECHECK = 60.0  # seconds
 
 
 def table_exists(alias: str) -> bool:
-    """Whether the outbox table exists in ``alias`` (a missing one is looked for each time)."""
+    """Whether the outbox table exists in ``alias``: asked once per process when it does, at
+    most once a minute when it does not (and again after every migration)."""
     if alias in _tables_seen:
         return True
+    missing_since = _tables_missing.get(alias)
+    if missing_since is not None and time.monotonic() - missing_since < MISSING_RECHECK:
+        return False
     with connections[alias].cursor() as cursor:
         found = OutboxJob._meta.db_table in connections[alias].introspection.table_names(cursor)
     if found:
         _tables_seen.add(alias)
+        _tables_missing.pop(alias, None)
+    else:
+        _tables_missing[alias] = time.monotonic()
     return found
 
 
@@ -108,6 +118,7 @@ def table_exists(alias: str) -> bool:
 @receiver(setting_changed)
 def _forget_tables(**kwargs: Any) -> None:
     _tables_seen.clear()  # a migration (forwards or backwards) or new DATABASES
+    _tables_missing.clear()
 
 
 # --- the stored form of a job -----------------------------------------------------------------

@@ -1,0 +1,46 @@
+"""Database check W060: the outbox table is missing (migration 0003 not applied).
+
+Without it, ``COMMIT_MODE = "outbox"`` cannot store a job (the enqueue raises
+ImproperlyConfigured) and the default mode cannot keep a job whose write to Redis fails at the
+commit (it raises, as before the outbox existed). A database check: Django runs it with
+``check --database <alias>``, ``migrate`` and the test runner, never on a plain ``check``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.checks import CheckMessage, Tags, register
+from django.db import DatabaseError, router
+
+from .messages import warning
+
+
+@register("django_taskq", Tags.database)
+def check_outbox_table(
+    app_configs: Any = None, databases: Iterable[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    from ..models import OutboxJob
+    from ..outbox.rows import MIGRATION_HINT, table_exists
+
+    messages: list[CheckMessage] = []
+    for alias in databases or ():
+        if not router.allow_migrate_model(alias, OutboxJob):
+            continue
+        try:
+            if table_exists(alias):
+                continue
+        except DatabaseError:
+            continue  # an unreachable database is not this check's to report
+        messages.append(
+            warning(
+                60,
+                f"django-taskq's outbox table is missing in database {alias!r}: COMMIT_MODE "
+                "'outbox' cannot store jobs there, and in the default mode a job whose write to "
+                "Redis fails at the commit is lost instead of kept for the relay.",
+                MIGRATION_HINT,
+                f"DATABASES[{alias!r}]",
+            )
+        )
+    return messages
