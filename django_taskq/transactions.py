@@ -268,21 +268,27 @@ def write(pendings: Iterable[PendingJob], *, after_commit: bool = False) -> None
             written.append(pending)
     except Exception as exc:
         done = {id(pending) for pending in written}
-        unwritten = [pending for pending in pendings if id(pending) not in done]
-        if not (after_commit and _kept_in_outbox(unwritten, exc)):
+        lost = [pending for pending in pendings if id(pending) not in done]
+        if after_commit:
+            lost = _keep_in_outbox(lost, {id(pending) for pending in one_by_one}, exc)
+        if lost:
             logger.exception(
-                "django_taskq: could not write jobs %s to Redis", ", ".join(p.job.id for p in unwritten)
+                "django_taskq: could not write jobs %s to Redis", ", ".join(p.job.id for p in lost)
             )
             raise
     _notify(written)
 
 
-def _kept_in_outbox(pendings: list[PendingJob], error: Exception) -> bool:
-    """Whether all these jobs, committed but not written (Redis unreachable), are now stored in
-    the outbox (default mode); False when the table is missing or some job cannot be stored."""
+def _keep_in_outbox(pendings: list[PendingJob], rq_writes: set[int], error: Exception) -> list[PendingJob]:
+    """Store in the outbox the committed jobs Redis did not take because it is unreachable (the
+    default mode); the jobs left out: all when the table is missing, and those RQ's own code
+    writes (``rq_writes``: dependencies, unique, rate limits), which cannot be stored."""
     from .outbox.commit import REDIS_UNREACHABLE, keep
 
-    return isinstance(error, REDIS_UNREACHABLE) and len(keep(pendings, error)) == len(pendings)
+    if not isinstance(error, REDIS_UNREACHABLE):
+        return pendings
+    kept = {id(pending) for pending in keep([p for p in pendings if id(p) not in rq_writes], error)}
+    return [pending for pending in pendings if id(pending) not in kept]
 
 
 def _notify(pendings: list[PendingJob]) -> None:

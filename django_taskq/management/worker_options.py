@@ -152,7 +152,7 @@ def build_worker(options: dict[str, Any], name: str | None = None) -> Worker:
     if options.get("maintenance_interval"):
         kwargs["maintenance_interval"] = options["maintenance_interval"]
     try:
-        return get_worker(
+        worker = get_worker(
             *queue_names,
             worker_class=worker_class,
             job_class=options.get("job_class"),
@@ -162,6 +162,10 @@ def build_worker(options: dict[str, Any], name: str | None = None) -> Worker:
         )
     except (TaskqError, ImportError, TypeError, ValueError) as exc:
         raise CommandError(f"Cannot build the worker: {exc}", returncode=ExitCode.ERROR) from exc
+    from django_taskq.outbox.relay import PeriodicRelay
+
+    worker.taskq_outbox_relay = PeriodicRelay()  # type: ignore[attr-defined]  # every queue's outbox rows
+    return worker
 
 
 def cron_starter(worker: Worker) -> Callable[[], Callable[[], None]]:

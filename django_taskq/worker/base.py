@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 from django.utils.module_loading import import_string
@@ -32,6 +32,9 @@ from ..rq_compat.worker import (
 from .abandoned import ABANDONED_CHECK_INTERVAL, AbandonedJobsCheck
 from .db import close_unusable_db_connections, in_transaction
 from .process import ending_with_its_worker
+
+if TYPE_CHECKING:
+    from ..outbox.relay import PeriodicRelay
 
 logger = logging.getLogger("django_taskq.worker")
 T = TypeVar("T")
@@ -80,6 +83,8 @@ class DjangoWorkerMixin(PrivateHooks):
     taskq_checks_abandoned = True  # False in a prefork work process: its supervisor checks
     _taskq_job: Job | None = None
     _taskq_queue: Queue | None = None
+    # Pushes what the outbox holds (rqworker and rqworker-pool set it: django_taskq.outbox.relay).
+    taskq_outbox_relay: PeriodicRelay | None = None
 
     def __init__(self, *args: Any, heartbeat_interval: int | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL)
@@ -97,6 +102,8 @@ class DjangoWorkerMixin(PrivateHooks):
         super().bootstrap(*args, **kwargs)
         for hook in self.startup_hooks:
             self._taskq_stoppers.append(hook())
+        if self.taskq_outbox_relay is not None:  # before the first job, --burst included
+            self.taskq_outbox_relay.run()
 
     # --- database connections -----------------------------------------------------------
 
@@ -278,6 +285,8 @@ class DjangoWorkerMixin(PrivateHooks):
     heartbeat_min_interval = 5.0  # seconds between two identical heartbeats
 
     def check_for_suspension(self, burst: bool) -> None:
+        if self.taskq_outbox_relay is not None:  # between jobs: every few seconds, one query
+            self.taskq_outbox_relay.maybe_run()
         if time.monotonic() - self._taskq_suspension_checked < self.suspension_check_interval:
             return
         self._taskq_retrying(lambda: super(DjangoWorkerMixin, self).check_for_suspension(burst))
