@@ -13,16 +13,19 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import CommandError
 from django.db import connections, transaction
 from django.test import override_settings
 from django.utils import timezone
 from rq.queue import Queue
 
 from django_taskq import enqueue, get_queue
+from django_taskq.checks import check_outbox_table
+from django_taskq.management.exit_codes import ExitCode
 from django_taskq.models import OutboxJob
 from django_taskq.outbox import push, relay, rows
 from django_taskq.outbox.status import outbox_status
-from tests.command_helpers import closed_port
+from tests.command_helpers import call, closed_port
 from tests.testapp.jobs import add, multiply
 
 ALIASES = list(settings.DATABASES)
@@ -181,11 +184,16 @@ def test_default_mode_relay_skips_a_job_whose_failed_write_reached_redis() -> No
 
 
 @ALL
-def test_default_mode_without_the_table_raises_as_before() -> None:
+def test_default_mode_without_the_table_raises_as_before_and_w060_says_so() -> None:
+    assert check_outbox_table(databases=ALIASES) == []
     with connections["default"].schema_editor() as editor:
         editor.delete_model(OutboxJob)
     rows._forget_tables()
     try:
+        [message] = check_outbox_table(databases=ALIASES)
+        assert (message.id, message.obj) == ("django_taskq.W060", "DATABASES['default']")
+        assert "migrate django_taskq" in message.hint
+        assert check_outbox_table() == []  # a database check: only when databases are given
         with (
             pytest.raises(redis.ConnectionError),
             override_settings(RQ_QUEUES=down_queues()),
@@ -238,3 +246,37 @@ def test_status_counts_the_rows_and_the_oldest_age() -> None:
     status = outbox_status()
     assert status.jobs == 2
     assert status.oldest_age is not None and 30 <= status.oldest_age < 40
+
+
+@ALL
+@OUTBOX
+def test_rqrelay_once_pushes_what_waits_and_says_so() -> None:
+    with override_settings(RQ_QUEUES=down_queues()), transaction.atomic():
+        jobs = [enqueue(add, i, i) for i in range(3)]
+    with (
+        override_settings(RQ_QUEUES=down_queues()),
+        pytest.raises(CommandError, match=r"Redis at 127\.0\.0\.1") as failed,
+    ):
+        call("rqrelay", "--once")
+    assert failed.value.returncode == ExitCode.REDIS
+    assert "Pushed 3 job(s) from the outbox." in call("rqrelay", "--once", "default")
+    assert queued_ids() == [job.id for job in jobs]
+    with pytest.raises(CommandError, match="Unknown queue 'nope'"):
+        call("rqrelay", "--once", "nope")
+
+
+@ALL
+def test_a_periodic_relay_waits_longer_after_each_failed_pass() -> None:
+    now = [100.0]
+    periodic = relay.PeriodicRelay(interval=5, clock=lambda: now[0])
+    with override_settings(RQ_QUEUES=down_queues()):
+        with OUTBOX, transaction.atomic():
+            enqueue(add, 1, 2)
+        OutboxJob.objects.update(created_at=timezone.now() - timedelta(seconds=5))
+        assert periodic.maybe_run() is not None and periodic.next_run == 105  # failed: 5 s
+        assert periodic.maybe_run() is None  # not due
+        now[0] = 105
+        assert periodic.run().errors and periodic.next_run == 115  # then 10 s
+    now[0] = 115
+    result = periodic.maybe_run()
+    assert result is not None and result.pushed == 1 and periodic.next_run == 120  # back to 5 s
