@@ -6,6 +6,7 @@ rows and at Redis after each step. Redis being down is simulated by queues on a 
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 
@@ -246,6 +247,10 @@ def test_status_counts_the_rows_and_the_oldest_age() -> None:
     status = outbox_status()
     assert status.jobs == 2
     assert status.oldest_age is not None and 30 <= status.oldest_age < 40
+    assert "Outbox: 2 jobs waiting, oldest 3" in call("rqstats")  # 30s..39s
+    document = json.loads(call("rqstats", "--json"))["outbox"]
+    assert (document["jobs"], document["errors"]) == (2, [])
+    assert 30 <= document["oldest_age"] < 40
 
 
 @ALL
@@ -280,3 +285,22 @@ def test_a_periodic_relay_waits_longer_after_each_failed_pass() -> None:
     now[0] = 115
     result = periodic.maybe_run()
     assert result is not None and result.pushed == 1 and periodic.next_run == 120  # back to 5 s
+
+
+@ALL
+@OUTBOX
+def test_the_dashboard_overview_shows_the_outbox() -> None:
+    from django.test import Client
+
+    from tests.dashboard_helpers import PASSWORD, make_user
+
+    make_user("viewer")
+    client = Client()
+    client.login(username="viewer", password=PASSWORD)
+    with override_settings(RQ_QUEUES=down_queues()), transaction.atomic():
+        enqueue(add, 1, 2)
+    OutboxJob.objects.update(created_at=timezone.now() - timedelta(seconds=90))
+    response = client.get("/django-rq/")
+    assert response.context["outbox"].jobs == 1
+    html = response.content.decode()
+    assert 'taskq-outbox taskq-card-bad"' in html and "in the outbox, oldest 1 min 30 s" in html
