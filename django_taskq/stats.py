@@ -118,6 +118,8 @@ class Stats:
     queues: list[QueueStats] = field(default_factory=list)
     connections: list[ConnectionStats] = field(default_factory=list)
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    # Jobs waiting in the outbox table (django_taskq.outbox.status): jobs, oldest_age, errors.
+    outbox: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The documented JSON schema (docs/api-stats.rst); keys are stable."""
@@ -126,6 +128,7 @@ class Stats:
             "generated_at": self.generated_at.isoformat(),
             "queues": [queue.as_dict() for queue in self.queues],
             "connections": [asdict(conn) for conn in self.connections],
+            **({"outbox": self.outbox} if self.outbox is not None else {}),
         }
 
 
@@ -141,6 +144,9 @@ def gather(queue_names: list[str] | None = None) -> Stats:
         _gather_connection(group, stats, indexes)
     order = {name: index for index, name in enumerate(taskq_settings.QUEUES)}
     stats.queues.sort(key=lambda queue: order[queue.name])
+    from .outbox.status import outbox_status  # the model: imported once apps are ready
+
+    stats.outbox = outbox_status().as_dict()  # one query per database
     return stats
 
 

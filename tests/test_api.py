@@ -242,7 +242,7 @@ def test_json_is_gather_as_dict(settings: Any) -> None:
     assert response["Content-Type"] == "application/json"
     document = response.json()
     assert _without_volatile(document) == _without_volatile(expected)
-    assert list(document) == ["schema", "generated_at", "queues", "connections"]
+    assert list(document) == ["schema", "generated_at", "queues", "connections", "outbox"]
     by_name = {queue["name"]: queue for queue in document["queues"]}
     assert list(by_name) == list(settings.RQ_QUEUES)
     assert (by_name["default"]["finished"], by_name["default"]["failed"], by_name["default"]["queued"]) == (

@@ -48,7 +48,7 @@ def test_json_is_the_stats_schema(some_jobs: None) -> None:
     data = json.loads(call("rqstats", "--json"))
 
     assert _without_clock(data) == _without_clock(gather().as_dict())
-    assert list(data) == ["schema", "generated_at", "queues", "connections"]
+    assert list(data) == ["schema", "generated_at", "queues", "connections", "outbox"]
     assert data["schema"] == 1
     datetime.fromisoformat(data["generated_at"])
     by_name = {queue["name"]: queue for queue in data["queues"]}

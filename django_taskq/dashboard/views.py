@@ -16,6 +16,7 @@ from django.utils.html import format_html_join
 
 from ..conf import taskq_settings
 from ..connections import ConnectionGroup
+from ..outbox.status import outbox_status
 from ..stats import Stats, gather
 from ..templatetags.taskq_dashboard import age
 from . import operations
@@ -111,6 +112,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "finished_last_hour": sum(counts["finished"]),
             "failed_last_hour": sum(counts["failed"]),
             "failures": failures,
+            "outbox": outbox_status(),  # jobs committed and not in Redis yet: the relay pushes them
         },
     )
 

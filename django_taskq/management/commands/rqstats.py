@@ -151,7 +151,18 @@ class Command(BaseCommand):
                 f"{conn['location']}: {plural(len(conn['queues']), 'queue')}, "
                 f"{plural(conn['workers'], 'worker')}, {state}"
             )
+        if data.get("outbox") is not None:
+            out.append(self.outbox_line(data["outbox"]))
         return "\n".join(out)
+
+    def outbox_line(self, outbox: dict[str, Any]) -> str:
+        """Jobs waiting in the outbox table (pushed by the relay) and the oldest one's age."""
+        line = f"Outbox: {plural(outbox['jobs'], 'job')} waiting"
+        if outbox["oldest_age"] is not None:
+            line += f", oldest {format_age(float(outbox['oldest_age']))}"
+        if outbox["errors"]:
+            return self.style.WARNING(f"{line}; not read: {', '.join(outbox['errors'])}")
+        return self.style.WARNING(line) if outbox["jobs"] else line
 
 
 def json_dumps(data: dict[str, Any], *, indent: int | None) -> str:
