@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import timedelta
 
 import pytest
@@ -304,3 +305,54 @@ def test_the_dashboard_overview_shows_the_outbox() -> None:
     assert response.context["outbox"].jobs == 1
     html = response.content.decode()
     assert 'taskq-outbox taskq-card-bad"' in html and "in the outbox, oldest 1 min 30 s" in html
+
+
+needs_pg = pytest.mark.skipif("pg" not in ALIASES, reason="needs a second database (PostgreSQL alias 'pg')")
+
+
+@needs_pg
+@ALL
+@OUTBOX
+def test_a_job_waiting_on_two_databases_is_stored_in_the_routers_and_pushed_after_both() -> None:
+    with transaction.atomic(using="default"):
+        with transaction.atomic(using="pg"):
+            job = enqueue(add, 1, 1)
+        assert [row.job_id for row in stored("default")] == [job.id]
+        assert stored("pg") == []
+        assert queued_ids() == []  # pg committed, default still open
+    assert queued_ids() == [job.id]
+    assert all_stored() == 0
+
+
+@needs_pg
+@ALL
+@OUTBOX
+def test_the_other_database_rolling_back_deletes_the_row_at_the_commit() -> None:
+    with transaction.atomic(using="default"):
+        with pytest.raises(RuntimeError), transaction.atomic(using="pg"):
+            enqueue(add, 1, 1)
+            raise RuntimeError
+        assert len(stored("default")) == 1  # in default's open transaction
+    assert all_stored() == 0  # deleted once default committed: never pushed
+    assert queued_ids() == []
+    assert relay.relay_once(min_age=0).pushed == 0
+
+
+@needs_pg
+@ALL
+@OUTBOX
+def test_the_other_database_rolling_back_after_the_commit_deletes_the_row_soon_after() -> None:
+    on_default, on_pg = transaction.atomic(using="default"), transaction.atomic(using="pg")
+    on_default.__enter__()
+    on_pg.__enter__()
+    enqueue(add, 1, 1)
+    on_default.__exit__(None, None, None)  # the row is committed in default
+    assert len(stored("default")) == 1
+    try:
+        raise RuntimeError
+    except RuntimeError:
+        on_pg.__exit__(*sys.exc_info())  # pg rolls back
+    with transaction.atomic():  # this thread's next push deletes the row first
+        kept = enqueue(add, 2, 2)
+    assert all_stored() == 0
+    assert queued_ids() == [kept.id]
