@@ -14,6 +14,8 @@ Modules:
     writes reach their wrappers.
 ``jobs``
     Job hashes, the one-round-trip enqueue, deletion, dependencies and statuses.
+``job_state``
+    A job's hash kept outside Redis (the outbox table) and made a Job again.
 ``storage``
     Key layouts and decoders for workers, results, suspension and scheduler locks.
 ``worker``
