@@ -3,29 +3,28 @@
 - ``store``: in ``outbox`` mode, inside the transaction, a row per job (jobs the queue writes
   with RQ's own code instead, see ``DjangoQueue.can_pipeline``, are not stored: they are
   written at the commit as in ``on_db_commit``).
-- ``deliver``: after the commit, the fast path: push the stored jobs (one batch per Redis
-  connection), delete their rows, forget their markers. What Redis refuses now stays for the
-  relay; nothing raises into the view.
+- ``deliver``: after the commit, the fast path: push the stored jobs (one round trip per
+  Redis connection) and note their rows for deletion (``cleanup``). What Redis refuses now
+  stays for the relay; nothing raises into the view.
 - ``keep``: in the default mode, jobs whose write at the commit failed because Redis was
   unreachable are stored instead (autocommit), for the relay.
-- ``discard`` / ``discard_later``: a job stored in one database whose other database's
-  transaction rolled back must not be delivered: its row is deleted.
+- ``committed_after_rollback`` / ``rolled_back``: a job stored in one database whose other
+  database's transaction rolled back must not be delivered: its row is deleted.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import redis
-from django.db import DatabaseError, router, transaction
+from django.db import DatabaseError, router
 
 from ..connections import client_location
 from ..models import OutboxJob
-from . import rows
-from .push import forget_markers, push
+from . import cleanup, rows
+from .push import BY_FAST_PATH, push
 
 if TYPE_CHECKING:
     from ..transactions import PendingJob
@@ -34,11 +33,7 @@ __all__ = [
     "REDIS_UNREACHABLE",
     "by_connection",
     "committed_after_rollback",
-    "delete_rows",
     "deliver",
-    "discard",
-    "discard_later",
-    "flush_discarded",
     "keep",
     "rolled_back",
     "store",
@@ -69,53 +64,27 @@ def _ids(pendings: Iterable[PendingJob]) -> str:
     return ", ".join(pending.job.id for pending in pendings)
 
 
-def delete_rows(pendings: Iterable[PendingJob]) -> None:
-    by_alias: dict[str, list[int]] = {}
-    for pending in pendings:
-        stored = rows.stored_row(pending)
-        by_alias.setdefault(stored.alias, []).append(stored.pk)
-    for alias, pks in by_alias.items():
-        rows.delete(alias, pks)
-
-
 def deliver(pendings: Sequence[PendingJob]) -> list[PendingJob]:
-    """After their commit: push stored jobs exactly once and delete their rows. Returns the
-    jobs this call pushed; the others stay in the outbox for the relay (a warning says why).
-
-    Per database and Redis connection, one transaction takes the rows (deletes them, waiting
-    for a relay that holds some), pushes the jobs whose rows it took, and commits; a failed
-    push rolls the deletion back. Rows a relay delivered meanwhile are gone: not pushed again.
+    """After their commit: push stored jobs exactly once (``push.push``, which a relay that met
+    them first makes a no-op) and note their rows for deletion (``cleanup``). Returns the jobs
+    this call pushed; those Redis refuses stay in the outbox for the relay (a warning says why).
     """
-    flush_discarded()
     pushed: list[PendingJob] = []
-    for batch in _by_alias_and_connection(pendings):
-        alias, client = rows.stored_row(batch[0]).alias, batch[0].queue.connection
-        taken: list[PendingJob] = []
+    for batch in by_connection(pendings):
+        client = batch[0].queue.connection
         try:
-            with transaction.atomic(using=alias):
-                mine = rows.take(alias, [rows.stored_row(pending).pk for pending in batch])
-                taken = [pending for pending in batch if rows.stored_row(pending).pk in mine]
-                if taken:
-                    fresh, _pushed_before = push(taken)
-                    pushed += fresh
-        except (redis.RedisError, DatabaseError) as exc:
-            where = client_location(client) if isinstance(exc, redis.RedisError) else f"database {alias!r}"
+            result = push(batch, by=BY_FAST_PATH)
+        except redis.RedisError as exc:
             logger.warning(
-                "django_taskq: could not push jobs %s (%s: %s: %s); they stay in the outbox and "
-                "the relay will push them",
-                _ids(batch), where, type(exc).__name__, exc,
+                "django_taskq: could not push jobs %s to Redis at %s (%s: %s); they stay in the "
+                "outbox and the relay will push them",
+                _ids(batch), client_location(client), type(exc).__name__, exc,
             )  # fmt: skip
             continue
-        forget_markers(client, taken)
+        pushed += result.fresh
+        cleanup.delete_later(batch, result.forgettable)
+    cleanup.delete_due()
     return pushed
-
-
-def _by_alias_and_connection(pendings: Iterable[PendingJob]) -> list[list[PendingJob]]:
-    batches: dict[tuple[str, int], list[PendingJob]] = {}
-    for pending in pendings:
-        key = (rows.stored_row(pending).alias, id(pending.queue.connection))
-        batches.setdefault(key, []).append(pending)
-    return list(batches.values())
 
 
 def keep(pendings: Sequence[PendingJob], error: Exception) -> list[PendingJob]:
@@ -148,47 +117,22 @@ def keep(pendings: Sequence[PendingJob], error: Exception) -> list[PendingJob]:
 # --- rows of jobs that must not be delivered -------------------------------------------------
 
 
-class _Discarded(threading.local):
-    def __init__(self) -> None:
-        self.pendings: list[PendingJob] = []
-
-
-_discarded = _Discarded()
-
-
-def discard(pendings: Sequence[PendingJob]) -> None:
-    """Delete the rows of stored jobs that must not run (another database rolled back)."""
-    try:
-        delete_rows(pendings)
-    except DatabaseError:
-        logger.exception("django_taskq: could not delete the outbox rows of jobs %s", _ids(pendings))
-
-
 def committed_after_rollback(pending: PendingJob, alias: str) -> None:
     """``alias`` committed, but another transaction the job waited for rolled back: if its row
-    is in ``alias``, it must not be delivered."""
+    is in ``alias``, it must not be delivered: deleted now."""
     stored = pending.outbox
     if stored is not None and stored.alias == alias:
-        discard([pending])
+        try:
+            cleanup.delete_rows([pending])
+        except DatabaseError:
+            logger.exception("django_taskq: could not delete the outbox row of job %s", pending.job.id)
 
 
 def rolled_back(pending: PendingJob, alias: str, waiting: set[str]) -> None:
     """The transaction on ``alias`` rolled back. The row went with it if it was there; if it is
-    in a database that committed already (no longer in ``waiting``), it is deleted later (this
-    runs where no I/O may happen); if that database is still open, its commit deletes it."""
+    in a database that committed already (no longer in ``waiting``), it is deleted with this
+    thread's next push or at the end of the request (this runs where no I/O may happen); if
+    that database is still open, its commit deletes it."""
     stored = pending.outbox
     if stored is not None and stored.alias != alias and stored.alias not in waiting:
-        discard_later(pending)
-
-
-def discard_later(pending: PendingJob) -> None:
-    """``discard`` at this thread's next delivery or request end. No I/O: a garbage collection
-    may call this anywhere."""
-    _discarded.pendings.append(pending)
-
-
-def flush_discarded() -> None:
-    """Delete the rows ``discard_later`` noted (this thread)."""
-    pendings, _discarded.pendings = _discarded.pendings, []
-    if pendings:
-        discard(pendings)
+        cleanup.delete_later([pending], urgent=True)

@@ -26,7 +26,7 @@ from ..conf import taskq_settings
 from ..connections import client_location
 from . import rows
 from .commit import by_connection
-from .push import forget_markers, push
+from .push import BY_RELAY, forget_markers, push
 
 if TYPE_CHECKING:
     from ..transactions import PendingJob
@@ -38,7 +38,7 @@ logger = logging.getLogger("django_taskq.outbox")
 BATCH_SIZE = 500
 # Rows younger than this are left to the process that stored them (its push normally follows
 # the commit within milliseconds); taking them anyway would be safe, only wasted work.
-MIN_AGE = 1.0
+MIN_AGE = 2.0
 WORKER_INTERVAL = 5.0
 
 
@@ -87,9 +87,10 @@ def _relay_batch(
                 pendings.append(rows.pending_from_row(row, alias))
             except Exception:  # left in place, and said every pass
                 logger.exception("django_taskq: outbox row %s (job %s) cannot be read", row.pk, row.job_id)
+        forgettable: list[PendingJob] = []
         for batch in by_connection(pendings):
             try:
-                fresh, before = push(batch)
+                pushed = push(batch, by=BY_RELAY)
             except redis.RedisError as exc:
                 where = client_location(batch[0].queue.connection)
                 message = f"Redis at {where}: {type(exc).__name__}: {exc}"
@@ -97,12 +98,13 @@ def _relay_batch(
                 result.errors.append(message)
                 wanted.difference_update(pending.queue.name for pending in batch)
                 continue
-            result.pushed += len(fresh)
-            result.found_pushed += len(before)
+            result.pushed += len(pushed.fresh)
+            result.found_pushed += len(pushed.before)
             delivered += batch
+            forgettable += pushed.forgettable
         rows.delete(alias, [rows.stored_row(pending).pk for pending in delivered])
-    for batch in by_connection(delivered):
-        forget_markers(batch[0].queue.connection, batch)
+    for batch in by_connection(forgettable):
+        forget_markers(batch[0].queue.connection, batch, now=True)
     return len(claimed), len(delivered)
 
 

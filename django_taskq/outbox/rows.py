@@ -44,7 +44,6 @@ __all__ = [
     "store",
     "stored_row",
     "table_exists",
-    "take",
 ]
 
 MIGRATION_HINT = "Run `manage.py migrate django_taskq` (migration 0003_outboxjob creates the table)."
@@ -182,13 +181,45 @@ def store(pendings: Iterable[PendingJob], alias: str, *, after_failed_write: boo
         )
     now = timezone.now()
     rows = [_row(pending, now, after_failed_write=after_failed_write) for pending in pendings]
-    if connections[alias].features.can_return_rows_from_bulk_insert:
-        OutboxJob.objects.using(alias).bulk_create(rows)
+    connection = connections[alias]
+    if connection.features.can_return_rows_from_bulk_insert:
+        _insert_returning(connection, rows)  # what bulk_create sends, without its overhead per call
     else:  # MySQL/MariaDB give no primary keys back from a bulk insert
         for row in rows:
             row.save(using=alias, force_insert=True)
     for pending, row in zip(pendings, rows, strict=True):
         pending.outbox = StoredJob(alias, row.pk, row.token, after_failed_write)
+
+
+_COLUMNS = (
+    "created_at",
+    "queue",
+    "job_id",
+    "token",
+    "at_front",
+    "scheduled_for",
+    "after_failed_write",
+    "state",
+)
+
+
+def _insert_returning(connection: Any, rows: list[OutboxJob]) -> None:
+    """One ``INSERT ... VALUES (...), ... RETURNING id``; sets each row's primary key."""
+    fields = [field for field in OutboxJob._meta.concrete_fields if field.name in _COLUMNS]
+    quote = connection.ops.quote_name
+    values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
+    sql = (
+        f"INSERT INTO {quote(OutboxJob._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+        f"VALUES {values} RETURNING {quote(OutboxJob._meta.pk.column or 'id')}"
+    )
+    params = [
+        field.get_db_prep_save(getattr(row, field.attname), connection) for row in rows for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        keys = [found[0] for found in cursor.fetchall()]
+    for row, key in zip(rows, keys, strict=True):  # RETURNING gives the rows in VALUES order
+        row.pk = key
 
 
 def claim(alias: str, queue_names: Sequence[str], *, limit: int, min_age: float) -> list[OutboxJob]:
@@ -212,26 +243,6 @@ def claim(alias: str, queue_names: Sequence[str], *, limit: int, min_age: float)
             after_failed_write=F("after_failed_write")
         )
     return claimed
-
-
-def take(alias: str, pks: Sequence[int]) -> set[int]:
-    """Inside a transaction on ``alias``: delete these rows and return the keys of those that
-    were still there (a relay may have delivered the others). Rows a relay holds are waited
-    for; until this transaction ends, no relay can take the rows taken here."""
-    connection = connections[alias]
-    if connection.vendor in ("postgresql", "sqlite") and connection.features.can_return_columns_from_insert:
-        table = connection.ops.quote_name(OutboxJob._meta.db_table)
-        column = connection.ops.quote_name(OutboxJob._meta.pk.column or "id")
-        marks = ", ".join(["%s"] * len(pks))
-        with connection.cursor() as cursor:  # one statement: DELETE ... RETURNING
-            cursor.execute(f"DELETE FROM {table} WHERE {column} IN ({marks}) RETURNING {column}", pks)  # noqa: S608
-            return {row[0] for row in cursor.fetchall()}
-    rows = OutboxJob.objects.using(alias).filter(pk__in=pks)
-    if connection.features.has_select_for_update:
-        rows = rows.select_for_update()
-    found = set(rows.values_list("pk", flat=True))
-    delete(alias, list(found))
-    return found
 
 
 def delete(alias: str, pks: Sequence[int]) -> None:
