@@ -7,6 +7,7 @@ below removes what ``rq.job.Job.delete`` removes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -23,14 +24,17 @@ from rq.results import Result
 from . import priority
 
 __all__ = [
+    "ENQUEUE_ONCE_SHA",
     "JOB_LUA",
     "dependency_ids",
     "enqueue_data_fields",
     "enqueue_waiting",
     "job_hash_fields",
     "job_layout",
+    "load_write_queued_once",
     "prepare_for_queue",
     "write_queued",
+    "write_queued_once",
 ]
 
 
@@ -96,14 +100,52 @@ return 1
 def write_queued(connection: Redis, queue: Queue, job: Job, *, at_front: bool) -> None:
     """Write a job ``prepare_for_queue`` prepared, with no dependencies, onto ``queue``: one
     command and one reply, where RQ takes two round trips and a MULTI/EXEC."""
+    keys, args = _enqueue_keys_args(queue, job, at_front)
+    _enqueue_script(connection)(keys=keys, args=args)
+
+
+# write_queued once per delivery marker (the outbox): the last key is the marker, the last two
+# arguments the value it gets and its TTL, set in the same script as the write. If the marker
+# exists, nothing is written and its value is the reply (else 1).
+_ENQUEUE_ONCE_LUA = (
+    """
+local marker_ttl = table.remove(ARGV)
+local marker_value = table.remove(ARGV)
+local marker = table.remove(KEYS)
+local found = redis.call('GET', marker)
+if found then return found end
+redis.call('SET', marker, marker_value, 'EX', marker_ttl)
+"""
+    + _ENQUEUE_LUA
+)
+
+
+ENQUEUE_ONCE_SHA = hashlib.sha1(_ENQUEUE_ONCE_LUA.encode(), usedforsecurity=False).hexdigest()
+
+
+def load_write_queued_once(connection: Redis) -> None:
+    """Load ``write_queued_once``'s script into the server (again after a NoScriptError: the
+    server restarted), so that pipelines can call it without checking first."""
+    connection.script_load(_ENQUEUE_ONCE_LUA)
+
+
+def write_queued_once(
+    connection: Redis | Pipeline, queue: Queue, job: Job, *, at_front: bool, marker: str, value: str, ttl: int
+) -> Any:
+    """``write_queued`` unless the key ``marker`` exists, which it sets (to ``value``, for
+    ``ttl`` seconds) in the same script (loaded by ``load_write_queued_once``). The reply
+    (``execute()``'s, on a pipeline): 1 when written, else the marker's value."""
+    keys, args = _enqueue_keys_args(queue, job, at_front)
+    return connection.evalsha(ENQUEUE_ONCE_SHA, len(keys) + 1, *keys, marker, *args, value, ttl)
+
+
+def _enqueue_keys_args(queue: Queue, job: Job, at_front: bool) -> tuple[list[Any], list[Any]]:
     ttl = job.ttl if job.ttl is not None and job.ttl > 0 else 0
     keys = [job.key, job.dependents_key, job.dependencies_key, queue.key, queue.redis_queues_keys]
     place = priority.priority_of(job)
     if place is not None:
         keys.append(priority.waiting_key(queue))
-    _enqueue_script(connection)(
-        keys=keys, args=[ttl, int(at_front), job.id, "" if place is None else place, *job_hash_fields(job)]
-    )
+    return keys, [ttl, int(at_front), job.id, "" if place is None else place, *job_hash_fields(job)]
 
 
 def _enqueue_script(connection: Redis) -> Callable[..., Any]:
