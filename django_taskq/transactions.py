@@ -328,6 +328,6 @@ def _request_finished(**kwargs: Any) -> None:
     if jobs:
         write(jobs)
     _write_committed()  # left by a commit run that another app's failing callback cut short
-    from .outbox.commit import flush_discarded
+    from .outbox.cleanup import after_request
 
-    flush_discarded()  # outbox rows of jobs whose other database rolled back
+    after_request()  # the outbox's rows of jobs pushed or discarded meanwhile, and their markers

@@ -285,14 +285,16 @@ class DjangoWorkerMixin(PrivateHooks):
     heartbeat_min_interval = 5.0  # seconds between two identical heartbeats
 
     def check_for_suspension(self, burst: bool) -> None:
-        if self.taskq_outbox_relay is not None:  # between jobs: every few seconds, one query
-            self.taskq_outbox_relay.maybe_run()
         if time.monotonic() - self._taskq_suspension_checked < self.suspension_check_interval:
             return
         self._taskq_retrying(lambda: super(DjangoWorkerMixin, self).check_for_suspension(burst))
         self._taskq_suspension_checked = time.monotonic()
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        if pipeline is None and self.taskq_outbox_relay is not None:
+            # RQ beats after each job and at each wake-up of an idle wait: every few seconds,
+            # the outbox relay (one query when the outbox is empty).
+            self.taskq_outbox_relay.maybe_run()
         ttl = int(timeout or self.worker_ttl + 60)
         if pipeline is not None:
             super().heartbeat(timeout, pipeline=pipeline)
