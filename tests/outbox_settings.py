@@ -21,6 +21,10 @@ if _kind == "sqlite":
 else:
     DATABASES = {"default": {**_BASE_DATABASES["pg"], "NAME": _name, "TEST": {}}}
 
-RQ_QUEUES = {"default": {"URL": os.environ["TASKQ_TEST_OUTBOX_REDIS"], "SOCKET_TIMEOUT": 1}}
+RQ_QUEUES = {
+    "default": {"URL": os.environ["TASKQ_TEST_OUTBOX_REDIS"], "SOCKET_TIMEOUT": 1},
+    # A worker of this queue takes none of the jobs: it only relays the outbox.
+    "idle": {"URL": os.environ["TASKQ_TEST_OUTBOX_REDIS"], "SOCKET_TIMEOUT": 1},
+}
 RQ = {"COMMIT_MODE": os.environ.get("TASKQ_TEST_OUTBOX_MODE", "outbox")}
 TASKS = {"default": {"BACKEND": "django_taskq.backends.RQBackend", "QUEUES": ["default"]}}

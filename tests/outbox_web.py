@@ -56,8 +56,8 @@ def main() -> None:
         stop_here("before-push")
         return deliver(pendings)
 
-    def pushing(batch: Any) -> Any:
-        result = push(batch)
+    def pushing(batch: Any, **options: Any) -> Any:
+        result = push(batch, **options)
         stop_here("after-push")
         return result
 

@@ -16,6 +16,7 @@ import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError
+from django.core.signals import request_finished, request_started
 from django.db import connections, transaction
 from django.test import override_settings
 from django.utils import timezone
@@ -25,7 +26,7 @@ from django_taskq import enqueue, get_queue
 from django_taskq.checks import check_outbox_table
 from django_taskq.management.exit_codes import ExitCode
 from django_taskq.models import OutboxJob
-from django_taskq.outbox import push, relay, rows
+from django_taskq.outbox import cleanup, push, relay, rows
 from django_taskq.outbox.status import outbox_status
 from tests.command_helpers import call, closed_port
 from tests.testapp.jobs import add, multiply
@@ -33,6 +34,12 @@ from tests.testapp.jobs import add, multiply
 ALIASES = list(settings.DATABASES)
 ALL = pytest.mark.django_db(transaction=True, databases=ALIASES)
 OUTBOX = override_settings(RQ={"COMMIT_MODE": "outbox"})
+
+
+@pytest.fixture(autouse=True)
+def _nothing_noted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no row noted for deletion by an earlier test of this thread."""
+    monkeypatch.setattr(cleanup, "_later", cleanup._Later())
 
 
 def stored(alias: str = "default") -> list[OutboxJob]:
@@ -64,6 +71,8 @@ def test_a_job_is_a_row_until_the_commit_then_on_its_queue(alias: str) -> None:
         assert (row.job_id, row.queue, row.at_front) == (job.id, "default", False)
         assert queued_ids() == []
     assert queued_ids() == [job.id]
+    assert len(stored(alias)) == 1  # pushed; its row goes with the next ones (cleanup)
+    cleanup.after_request()
     assert all_stored() == 0
     assert get_queue().fetch_job(job.id).perform() == 3
 
@@ -91,6 +100,7 @@ def test_savepoint_rollback_drops_only_its_rows(alias: str) -> None:
             raise ValueError
         assert [row.job_id for row in stored(alias)] == [kept.id]
     assert queued_ids() == [kept.id]
+    cleanup.delete_now()
     assert all_stored() == 0
 
 
@@ -109,8 +119,30 @@ def test_every_enqueue_path_goes_through_the_outbox(redis_client: redis.Redis) -
     assert queue.scheduled_job_registry.get_job_ids() == [later.id]
     fetched = queue.fetch_job("plain")
     assert (fetched.meta, fetched.description, fetched.result_ttl) == ({"k": "v"}, "d", 77)
+    cleanup.after_request()
     assert all_stored() == 0
-    assert redis_client.keys(push.MARKER_PREFIX + "*") == []  # markers go with their rows
+    assert redis_client.keys(push.MARKER_PREFIX + "*") == []
+
+
+@ALL
+@OUTBOX
+def test_the_rows_of_pushed_jobs_are_deleted_together_then_their_markers(redis_client: redis.Redis) -> None:
+    def markers() -> int:
+        return len(redis_client.keys(push.MARKER_PREFIX + "*"))
+
+    with transaction.atomic():
+        enqueue(add, 1, 1)
+    assert (all_stored(), markers()) == (1, 1)  # waiting for more, or for a second
+    with transaction.atomic():
+        for i in range(cleanup.BATCH):
+            enqueue(add, i, i)
+    assert (all_stored(), markers()) == (0, 101)  # a batch of rows: one DELETE
+    with transaction.atomic():
+        enqueue(add, 2, 2)
+    assert (all_stored(), markers()) == (1, 1)  # the markers went with this push
+    cleanup.after_request()
+    assert (all_stored(), markers()) == (0, 0)
+    assert len(queued_ids()) == 102
 
 
 @ALL
@@ -321,6 +353,7 @@ def test_a_job_waiting_on_two_databases_is_stored_in_the_routers_and_pushed_afte
         assert stored("pg") == []
         assert queued_ids() == []  # pg committed, default still open
     assert queued_ids() == [job.id]
+    cleanup.delete_now()
     assert all_stored() == 0
 
 
@@ -356,3 +389,14 @@ def test_the_other_database_rolling_back_after_the_commit_deletes_the_row_soon_a
         kept = enqueue(add, 2, 2)
     assert all_stored() == 0
     assert queued_ids() == [kept.id]
+
+
+@ALL
+@OUTBOX
+def test_the_end_of_a_request_deletes_the_markers_left(redis_client: redis.Redis) -> None:
+    request_started.send(sender=None)
+    with transaction.atomic():
+        enqueue(add, 1, 1)
+    assert len(redis_client.keys(push.MARKER_PREFIX + "*")) == 1
+    request_finished.send(sender=None)  # after the response is sent
+    assert redis_client.keys(push.MARKER_PREFIX + "*") == []

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import connections
 
 from django_taskq.embedded import EmbeddedRedis
+from django_taskq.outbox import cleanup
 from django_taskq.outbox.push import MARKER_PREFIX
 from tests.command_helpers import ROOT, manage, manage_argv, subprocess_env, wait_for
 from tests.testapp.worker_jobs import ORDER_KEY
@@ -196,33 +197,33 @@ def test_redis_stopped_paused_and_restarted_under_load_loses_no_committed_job(
     shared: Shared, mode: str
 ) -> None:
     """100 transactions of 100 jobs while Redis is shut down (refused), restarted, then paused
-    (timeouts). Outbox mode: a running rqworker relays and runs the jobs; default mode: an
-    rqrelay delivers them, a burst worker runs them. Each committed job must run once."""
-    background = "rqworker" if mode == "outbox" else "rqrelay"
-    helper = start(
-        shared, *([background] if mode == "outbox" else [background, "--interval", "0.2"]), mode=mode
-    )
+    (timeouts). Outbox mode: a running rqworker (of another queue: it takes none of these
+    jobs) relays; default mode: rqrelay. Then each committed job must be on its queue once,
+    and run once."""
+    argv = ["rqworker", "idle"] if mode == "outbox" else ["rqrelay", "--interval", "0.2"]
+    helper = start(shared, *argv, mode=mode)
     web = start(shared, "100", "100", "--pause", "0.01", mode=mode, module=True)
     events = {25: shared.stop_redis, 45: shared.start_redis, 60: lambda: shared.signal_redis(signal.SIGSTOP),
               62: lambda: shared.signal_redis(signal.SIGCONT)}  # fmt: skip
 
     enqueued = web_lines(web, lambda n: events.get(n, lambda: None)())
     assert web.wait(120) == 0, logs(web)[1][-3000:]
-    assert sum(len(ids) for ids in enqueued.values()) == 10_000
+    committed = [job_id for n in sorted(enqueued) for job_id in enqueued[n]]
+    assert len(committed) == 10_000
     wait_for(lambda: not shared.stored_ids(), timeout=180, what="the relay to empty the outbox")
-    if mode == "outbox":
-        wait_for(lambda: len(executions(shared)) == 10_000, timeout=300, what="every job to run")
     stop(helper)
-    ran = executions(shared) if mode == "outbox" else run_all(shared, 10_000, mode)
 
-    lost = 10_000 - len(ran)
-    duplicated = sum(count - 1 for count in ran.values())
-    hashes = sum(1 for _ in shared.client.scan_iter("rq:job:*", count=1000))
-    print(f"{mode}: committed 10000, lost {lost}, ran twice or more {duplicated}, job hashes {hashes}")
-    assert (lost, hashes) == (0, 10_000)
-    assert list(shared.client.scan_iter(MARKER_PREFIX + "*")) == []
-    if mode == "outbox":
-        assert duplicated == 0
+    result = delivery(shared, committed)
+    print(f"{mode}: {result}")
+    assert (result.lost, result.duplicated, result.hashes) == (0, 0, 10_000)
+    # Left: the markers of jobs a relay pushed (their process might still push them: they
+    # expire), and at most one batch of the fast path's, whose deletion waited for a next push.
+    by_fast_path = [
+        key for key in shared.client.scan_iter(MARKER_PREFIX + "*") if shared.client.get(key) == b"f"
+    ]
+    assert len(by_fast_path) <= 100 + cleanup.BATCH
+    ran = run_all(shared, 10_000, mode)
+    assert set(ran.values()) == {1}
 
 
 @pytest.mark.parametrize("where", ["before-push", "after-push"])
@@ -238,7 +239,9 @@ def test_web_process_killed_between_commit_and_push_every_job_once(shared: Share
     web.kill()
     web.wait(30)
     committed = [job_id for n in sorted(enqueued) for job_id in enqueued[n]]
-    assert sorted(shared.stored_ids()) == sorted(enqueued[3])  # committed, in the outbox
+    # Committed, in the outbox: the third transaction's jobs, and those of the first two,
+    # pushed, whose rows waited to be deleted together.
+    assert set(enqueued[3]) <= set(shared.stored_ids())
     before = delivery(shared, committed)
     assert before.lost == (20 if where == "before-push" else 0)
 
@@ -248,7 +251,10 @@ def test_web_process_killed_between_commit_and_push_every_job_once(shared: Share
         relayed = manage(
             "rqrelay", "--once", "--skip-checks", settings="tests.outbox_settings", **shared.env()
         )
-        assert "0 job(s)" in relayed.stdout and "20 were in Redis already" in relayed.stdout, relayed.stdout
+        found = len(committed) if where == "after-push" else 0
+        assert f"Pushed 0 job(s) from the outbox; {found} were in Redis already" in relayed.stdout, (
+            relayed.stdout
+        )
         after = delivery(shared, committed)
         assert (after.lost, after.duplicated, after.hashes) == (0, 0, 60)
         ran = run_all(shared, 60)
@@ -258,12 +264,12 @@ def test_web_process_killed_between_commit_and_push_every_job_once(shared: Share
 
 
 def test_fast_path_and_relays_racing_on_the_same_rows_push_each_job_once(shared: Shared) -> None:
-    """The web process waits 0.5-1.5 s between each commit and its push; two relays take rows
-    older than 1 s every 50 ms: the same rows are reached by both sides."""
+    """The web processes wait 1.5-2.5 s between each commit and its push; two relays take rows
+    older than 2 s every 50 ms: the same rows are reached by both sides."""
     relays = [start(shared, "rqrelay", "--interval", "0.05") for _ in range(2)]
-    webs = [
+    webs = [  # around the relay's MIN_AGE (2 s): either side may come first
         start(shared, "20", "25", "--delay-push", str(delay), "--name", f"web{delay}", module=True)
-        for delay in (0.5, 1.0, 1.5)
+        for delay in (1.5, 2.0, 2.5)
     ]
     committed: list[str] = []
     for web in webs:

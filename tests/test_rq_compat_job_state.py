@@ -19,6 +19,7 @@ from rq.queue import Queue
 
 from django_taskq.outbox import relay
 from django_taskq.queues import get_queue
+from django_taskq.rq_compat import jobs
 from django_taskq.rq_compat.encoding import as_text
 from django_taskq.rq_compat.job_state import job_state, restore_job
 from tests.command_helpers import closed_port
@@ -106,3 +107,17 @@ def test_a_relayed_job_is_the_job_rq_writes(
         "a job stored in the outbox (rq.job.Job.to_dict, rq.job.Job.restore) is no longer written as "
         f"rq.Queue.enqueue writes it: ours {ours}, rq's {theirs}; update rq_compat.job_state"
     )
+
+
+def test_write_queued_once_writes_a_job_once_per_marker(redis_client: redis.Redis) -> None:
+    queue = get_queue()
+    job = queue.create_job(add, args=(1, 2))
+    job.origin = queue.name
+    jobs.load_write_queued_once(queue.connection)
+    jobs.prepare_for_queue(queue, job)
+    once = {"at_front": False, "marker": "taskq:outbox:the-token", "value": "f", "ttl": 60}
+    assert jobs.write_queued_once(queue.connection, queue, job, **once) == 1
+    assert jobs.write_queued_once(queue.connection, queue, job, **once) == b"f"  # nothing written
+    assert queue.job_ids == [job.id], "rq_compat.jobs.write_queued_once pushed a job twice"
+    assert 55 <= redis_client.ttl("taskq:outbox:the-token") <= 60
+    assert queue.fetch_job(job.id).get_status() == "queued"
