@@ -10,7 +10,7 @@ from base64 import b64encode
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import pytest
@@ -117,3 +117,42 @@ def test_a_poisoned_job_is_shown_and_acted_on_without_running_it(
     assert not marker.exists(), "a pickle ran in the web process"
     if state == "queued":  # the meta field survives the action: nothing was rewritten from a decoded job
         assert get_connection().hget(f"rq:job:{job.id}", "meta") is None  # deleted after cancel+delete
+
+
+class _Refusing:
+    """A serializer that fails if anything is deserialized."""
+
+    calls: ClassVar[list[bytes]] = []
+
+    @staticmethod
+    def dumps(obj: Any) -> bytes:
+        return pickle.dumps(obj)
+
+    @classmethod
+    def loads(cls, data: bytes) -> Any:
+        cls.calls.append(data)
+        return pickle.loads(data)  # noqa: S301  (our own test bytes)
+
+
+def test_restore_plain_leaves_out_exactly_what_rq_job_restore_deserializes() -> None:
+    from rq.job import Job
+
+    from django_taskq.rq_compat.safe_decode import EAGER_FIELDS, restore_plain
+
+    connection = get_connection()
+    job = Job.create(add, args=(1, 2), connection=connection, serializer=_Refusing, meta={"k": "v"})
+    job.save()
+    connection.hset(job.key, "result", pickle.dumps(3))
+    raw = connection.hgetall(job.key)
+    _Refusing.calls.clear()
+    restore_plain(Job(job.id, connection=connection, serializer=_Refusing), raw)
+    assert _Refusing.calls == [], (
+        "rq.job.Job.restore deserializes a field rq_compat.safe_decode.EAGER_FIELDS misses"
+    )
+    for field in (b"meta", b"result"):
+        assert field in EAGER_FIELDS and field in raw
+        _Refusing.calls.clear()
+        Job(job.id, connection=connection, serializer=_Refusing).restore(
+            {name: value for name, value in raw.items() if name not in EAGER_FIELDS or name == field}
+        )
+        assert _Refusing.calls, f"rq.job.Job.restore no longer deserializes {field!r}; update EAGER_FIELDS"

@@ -20,7 +20,7 @@ from rq.job import Job
 
 from ..queues import DjangoQueue
 from ..rq_compat.encoding import as_text
-from ..rq_compat.safe_decode import job_call_data, safe_loads
+from ..rq_compat.safe_decode import job_call_data, restore_plain, safe_loads
 from ..rq_compat.storage import (
     ResultRecord,
     decode_legacy_exc_info,
@@ -110,7 +110,7 @@ def get_job(queue: DjangoQueue, job_id: str) -> JobDetail:
     detail.dependents_total = int(dependents_total)
     job = job_class(job_id, connection=client, serializer=queue.serializer)
     try:  # Job.restore unpickles meta and a legacy result: it only gets the plain fields
-        job.restore({name: value for name, value in raw.items() if name not in _HIDDEN_FIELDS[1:]})
+        restore_plain(job, raw)
     except Exception as error:  # a job hash we cannot read must still be shown
         detail.error = f"The job data cannot be read ({type(error).__name__})."
     else:

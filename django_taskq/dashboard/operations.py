@@ -18,6 +18,7 @@ from .. import maintenance
 from ..queues import DjangoQueue, get_queue
 from ..rq_compat.encoding import as_text
 from ..rq_compat.jobs import enqueue_waiting
+from ..rq_compat.safe_decode import restore_plain
 from .jobs import queue_or_none, state_key
 
 # Per-state actions on a selection; the "all" actions; which ones need a confirmation page.
@@ -122,9 +123,6 @@ def requeue_all(queue: DjangoQueue, state: str) -> Outcome:
     return Outcome(done=maintenance.requeue_registry(queue, state))
 
 
-_UNREAD_FIELDS = (b"meta", b"result", b"exc_info")  # pickles, or text RQ may fail to decode
-
-
 def _fetch(queue: DjangoQueue, ids: list[str]) -> tuple[list[Any], int]:
     """The jobs, restored from their plain fields: ``meta`` and a legacy ``result`` are left in
     Redis unread (``Job.fetch`` would unpickle them), and RQ's writes (HSET) leave them there."""
@@ -137,7 +135,7 @@ def _fetch(queue: DjangoQueue, ids: list[str]) -> tuple[list[Any], int]:
             continue
         job = queue.job_class(job_id, connection=queue.connection, serializer=queue.serializer)
         try:
-            job.restore({name: value for name, value in raw.items() if name not in _UNREAD_FIELDS})
+            restore_plain(job, raw)
         except Exception:  # noqa: S112 - a hash RQ cannot read: the action skips it (counted)
             continue
         found.append(job)

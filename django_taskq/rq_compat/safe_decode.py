@@ -104,3 +104,14 @@ def job_call_data(raw_data: bytes, serializer: Any) -> tuple[str, Any, Any, Any]
 
 
 __all__ = ["ALLOWED", "Opaque", "is_json_serializer", "job_call_data", "restricted_unpickle", "safe_loads"]
+
+
+# The fields ``rq.job.Job.restore`` deserializes (or decodes) at once: ``meta`` and a legacy
+# ``result`` with the job's serializer, ``exc_info`` as compressed text. Everything else it
+# keeps as read (``data`` stays serialized until ``func_name``/``args`` are asked for).
+EAGER_FIELDS = (b"meta", b"result", b"exc_info")
+
+
+def restore_plain(job: Any, raw: dict[bytes, bytes]) -> None:
+    """``job.restore(raw)`` without the fields RQ would deserialize: nothing from Redis runs."""
+    job.restore({name: value for name, value in raw.items() if name not in EAGER_FIELDS})
