@@ -11,10 +11,13 @@ fixtures) are shared by both lanes and set up before the guard below.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing.process
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -40,13 +43,56 @@ _PROCESS_STARTERS: tuple[tuple[object, str], ...] = (
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Processes orphaned by a test (the work process of a worker the test SIGKILLed) become
+    # this process's children instead of init's, so that ``processes`` can find and stop them.
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+
+
+def _children() -> set[int]:
+    """The ids of this process's children, from /proc."""
+    me = str(os.getpid())
+    found = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == me:
+                found.add(int(entry.name))
+    return found
+
+
+def _stop_strays(keep: set[int], tracked: set[int]) -> None:
+    """SIGKILL and reap the children not in ``keep``, and the orphans that become ours as
+    they die, until none is left; ``tracked`` ones are reaped by their Popen objects."""
+    for _ in range(20):  # each round adopts the orphans of the one before
+        strays = _children() - keep
+        if not strays:
+            return
+        for pid in strays:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in strays - tracked:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        keep = keep | (strays & tracked)
+
+
 @pytest.fixture
 def processes() -> Iterator[None]:
     """Request this in a test that starts processes: it then runs in the slow lane.
 
-    A process the test left running is killed when the test ends, so it cannot write into the
-    next test's (freshly emptied) Redis.
+    Every process the test left running, and every process it orphaned, is killed when the
+    test ends, so none can write into the next test's (freshly emptied) Redis.
     """
+    before = _children()  # the suite's own servers, started at import or by session fixtures
     started: list[subprocess.Popen[Any]] = []
     original_init = subprocess.Popen.__init__
 
@@ -62,6 +108,7 @@ def processes() -> Iterator[None]:
             process.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(10)
+    _stop_strays(before, {process.pid for process in started})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -83,6 +130,23 @@ def _processes_only_when_requested(request: pytest.FixtureRequest) -> Iterator[N
                 if hasattr(owner, name):
                     patch.setattr(owner, name, _refuse_process)
         yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After every fixture's teardown: a test that left an atomic block open fails here, and the
+    connection is replaced, so that the next tests' jobs do not wait for a commit that never comes."""
+    result = yield
+    from django.db import connections
+
+    from django_taskq.worker.db import discard_connection
+
+    left = [conn.alias for conn in connections.all(initialized_only=True) if conn.in_atomic_block]
+    for alias in left:
+        discard_connection(alias)
+    if left:
+        pytest.fail(f"{item.nodeid} left an atomic block open on {left}")
+    return result
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -184,10 +185,16 @@ def test_each_commit_writes_the_jobs_it_completes(redis_client: redis.Redis, war
     on_default, on_pg = transaction.atomic(using="default"), transaction.atomic(using="pg")
     on_default.__enter__()
     on_pg.__enter__()
-    both = [enqueue(add, 1, 1), enqueue(add, 2, 2)]
-    on_default.__exit__(None, None, None)
-    pg_only = [enqueue(add, 3, 3), enqueue(add, 4, 4)]
-    assert queued_ids() == []
+    try:  # the blocks end out of order: no `with`, but neither may outlive the test
+        try:
+            both = [enqueue(add, 1, 1), enqueue(add, 2, 2)]
+        finally:
+            on_default.__exit__(None, None, None)
+        pg_only = [enqueue(add, 3, 3), enqueue(add, 4, 4)]
+        assert queued_ids() == []
+    except BaseException:
+        on_pg.__exit__(*sys.exc_info())
+        raise
     with commands_counted(redis_client) as count:
         on_pg.__exit__(None, None, None)
     assert pipelines_and_scripts(count) == (1, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 
 import pytest
@@ -131,9 +132,15 @@ def test_multi_db_jobs_of_one_commit_are_all_written() -> None:
     on_default.__enter__()
     first = enqueue(add, 1, 1)
     on_pg.__enter__()
-    waiting = enqueue(add, 2, 2)
-    on_default.__exit__(None, None, None)  # blocks on two databases need not nest
-    assert queued_ids() == [first.id]
+    try:  # the blocks end out of order: no `with`, but neither may outlive the test
+        try:
+            waiting = enqueue(add, 2, 2)
+        finally:
+            on_default.__exit__(None, None, None)  # blocks on two databases need not nest
+        assert queued_ids() == [first.id]
+    except BaseException:
+        on_pg.__exit__(*sys.exc_info())
+        raise
     on_pg.__exit__(None, None, None)
     assert queued_ids() == [first.id, waiting.id]
 
