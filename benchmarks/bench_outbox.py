@@ -9,9 +9,9 @@ of its own, created and dropped here) and one private Redis started here:
    one job, per transaction: ``outbox`` vs ``on_db_commit`` (target >= 0.7x);
 2. the same transaction without the row (the job is the transaction's only write);
 3. ``--batch`` enqueues in one transaction, per job (target >= 0.7x), as ``enqueue()`` calls
-   (one INSERT each) and as one ``enqueue_many()`` (one INSERT);
-4. the relay: a backlog of 10,000 stored jobs (``--backlog``) pushed by ``relay_once()``, in
-   jobs per second.
+   (one INSERT each) and as one ``enqueue_many()`` (one INSERT of one row);
+4. the relay: a backlog of 10,000 stored jobs (``--backlog``), one row each, pushed by
+   ``relay_once()``, in jobs per second.
 
 Every round runs both modes, in a shuffled order, on a flushed Redis and empty tables, and
 checks that every job reached its queue and the outbox is empty. A ratio is
@@ -137,7 +137,8 @@ def measure(alias: str, args: argparse.Namespace, client: Any) -> tuple[list[Pai
                 check(units)
                 (pair.ours if mode == "outbox" else pair.theirs).append(seconds)
 
-    # The relay: a backlog stored as a process that died before its pushes would leave it.
+    # The relay: a backlog stored as processes that died before their pushes would leave it,
+    # one row per job (each enqueue() its own row: the relay's slowest case).
     from django_taskq.outbox import rows
     from django_taskq.outbox.relay import relay_once
 
@@ -146,14 +147,10 @@ def measure(alias: str, args: argparse.Namespace, client: Any) -> tuple[list[Pai
         reset()
         queue = queues["outbox"]
         with transaction.atomic(using=alias):
-            for start in range(0, args.backlog, 1000):
-                pendings = [
-                    PendingJob(queue, queue.create_job(noop, args=(1, 2)))
-                    for _ in range(min(1000, args.backlog - start))
-                ]
-                for pending in pendings:
-                    pending.job.origin = queue.name
-                rows.store(pendings, alias)
+            for _job in range(args.backlog):
+                pending = PendingJob(queue, queue.create_job(noop, args=(1, 2)))
+                pending.job.origin = queue.name
+                rows.store([pending], alias)
         start = time.perf_counter()
         pushed = relay_once(min_age=0).pushed
         seconds = time.perf_counter() - start
@@ -212,15 +209,19 @@ def main(argv: list[str] | None = None) -> int:
             django.setup()
             client = redis.Redis.from_url(server.url)
             met = True
+            # Every database first: the relay reads each one that holds the table.
+            created = {}
             for alias in wanted:
-                connection = connections[alias]
-                connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-                try:
+                creation = connections[alias].creation
+                created[alias] = creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+            try:
+                for alias in wanted:
                     pairs, throughput = measure(alias, args, client)
-                finally:
-                    connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
-                report(alias, connection.vendor, pairs, throughput, args)
-                met = met and all(pair.met for pair in pairs)
+                    report(alias, connections[alias].vendor, pairs, throughput, args)
+                    met = met and all(pair.met for pair in pairs)
+            finally:
+                for alias, name in created.items():
+                    connections[alias].creation.destroy_test_db(name, verbosity=0)
             if "pg" in args.db and "pg" not in wanted:
                 print("\npg: skipped, PostgreSQL is not reachable on 127.0.0.1:5432")
         finally:

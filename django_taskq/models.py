@@ -122,7 +122,8 @@ class Schedule(models.Model):
 
 
 class OutboxJob(models.Model):
-    """A job stored in the same transaction as the rows it is about, not yet in Redis.
+    """Jobs stored in the same transaction as the rows they are about, not yet in Redis: one
+    ``enqueue()``, or a batch of one ``enqueue_many()`` (``jobs`` of them, same queue).
 
     Written by ``COMMIT_MODE = "outbox"`` inside ``transaction.atomic()`` (and, in the default
     mode, after a commit whose write to Redis failed); deleted once the job is on its queue,
@@ -133,14 +134,15 @@ class OutboxJob(models.Model):
     id = models.BigAutoField(primary_key=True)
     created_at = models.DateTimeField(db_index=True)
     queue = models.CharField(max_length=200)
-    job_id = models.CharField(max_length=255)
-    # Names the job's delivery marker in Redis: one delivery per stored job, whoever pushes it.
+    job_id = models.CharField(max_length=255, help_text="The id of the row's first job.")
+    jobs = models.PositiveIntegerField(default=1)
+    # With a job's index, names its delivery marker in Redis: one delivery per job, whoever pushes it.
     token = models.CharField(max_length=32)
     at_front = models.BooleanField(default=False)
     scheduled_for = models.DateTimeField(null=True, blank=True)
     # Stored after a write that failed at commit: that write may still have reached Redis.
     after_failed_write = models.BooleanField(default=False)
-    state = models.TextField(help_text="The job's hash fields as JSON (binary values in base64).")
+    state = models.TextField(help_text="Each job's id and hash fields, as JSON (binary values in base64).")
 
     class Meta:
         verbose_name = "outbox job"
@@ -148,4 +150,8 @@ class OutboxJob(models.Model):
         default_permissions = ()
 
     def __str__(self) -> str:
-        return f"{self.job_id} ({self.queue})"
+        return (
+            f"{self.job_id} ({self.queue})"
+            if self.jobs == 1
+            else f"{self.job_id} and {self.jobs - 1} more ({self.queue})"
+        )

@@ -114,7 +114,7 @@ def test_every_enqueue_path_goes_through_the_outbox(redis_client: redis.Redis) -
         later = queue.enqueue_in(timedelta(minutes=5), add, 3, 4)
         many = queue.enqueue_many([Queue.prepare_data(add, (5, 6)), Queue.prepare_data(add, (7, 8))])
         delayed = multiply.delay(2, 3)
-        assert len(stored()) == 6
+        assert len(stored()) == 5  # enqueue_many: one row
     assert queued_ids() == [front.id, plain.id, *(job.id for job in many), delayed.id]
     assert queue.scheduled_job_registry.get_job_ids() == [later.id]
     fetched = queue.fetch_job("plain")
@@ -209,7 +209,7 @@ def test_default_mode_keeps_what_redis_refused_at_commit(
 def test_default_mode_relay_skips_a_job_whose_failed_write_reached_redis() -> None:
     with override_settings(RQ_QUEUES=down_queues()), transaction.atomic():
         job = enqueue(add, 1, 2)
-    pending = rows.pending_from_row(stored()[0], "default")
+    pending = rows.pendings_from_row(stored()[0], "default")[0]
     get_queue().enqueue_job(pending.job)  # the write "timed out" after Redis took it
     result = relay.relay_once(min_age=0)
     assert (result.pushed, result.found_pushed) == (0, 1)
@@ -260,7 +260,7 @@ def test_fast_path_and_relay_on_the_same_rows_push_each_job_once(redis_client: r
     # The relay takes the rows after the commit and before the process's own push.
     with override_settings(RQ_QUEUES=down_queues()), transaction.atomic():
         jobs = [enqueue(add, i, i) for i in range(5)]
-    pendings = [rows.pending_from_row(row, "default") for row in stored()]
+    pendings = [pending for row in stored() for pending in rows.pendings_from_row(row, "default")]
     assert relay.relay_once(min_age=0).pushed == 5
     from django_taskq.outbox.commit import deliver
 
@@ -378,13 +378,17 @@ def test_the_other_database_rolling_back_after_the_commit_deletes_the_row_soon_a
     on_default, on_pg = transaction.atomic(using="default"), transaction.atomic(using="pg")
     on_default.__enter__()
     on_pg.__enter__()
-    enqueue(add, 1, 1)
-    on_default.__exit__(None, None, None)  # the row is committed in default
-    assert len(stored("default")) == 1
-    try:
-        raise RuntimeError
-    except RuntimeError:
-        on_pg.__exit__(*sys.exc_info())  # pg rolls back
+    try:  # the blocks end out of order: no `with`, but neither may outlive the test
+        try:
+            enqueue(add, 1, 1)
+        finally:
+            on_default.__exit__(None, None, None)  # the row is committed in default
+        assert len(stored("default")) == 1
+    finally:
+        try:
+            raise RuntimeError
+        except RuntimeError:
+            on_pg.__exit__(*sys.exc_info())  # pg rolls back
     with transaction.atomic():  # this thread's next push deletes the row first
         kept = enqueue(add, 2, 2)
     assert all_stored() == 0
@@ -400,3 +404,40 @@ def test_the_end_of_a_request_deletes_the_markers_left(redis_client: redis.Redis
     assert len(redis_client.keys(push.MARKER_PREFIX + "*")) == 1
     request_finished.send(sender=None)  # after the response is sent
     assert redis_client.keys(push.MARKER_PREFIX + "*") == []
+
+
+@ALL
+@OUTBOX
+def test_a_batch_is_stored_in_rows_of_jobs_per_row_and_relayed_once_each(
+    monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis
+) -> None:
+    monkeypatch.setattr(rows, "JOBS_PER_ROW", 3)
+    with override_settings(RQ_QUEUES=down_queues()), transaction.atomic():
+        jobs = get_queue().enqueue_many([Queue.prepare_data(add, (i, i)) for i in range(7)])
+        front = get_queue().enqueue_many([Queue.prepare_data(add, (0, 0), at_front=True)])
+    assert [(row.jobs, row.job_id, row.at_front) for row in stored()] == [
+        (3, jobs[0].id, False), (3, jobs[3].id, False), (1, jobs[6].id, False), (1, front[0].id, True),
+    ]  # fmt: skip
+    assert outbox_status().jobs == 8
+    # A relay that pushed the first two jobs of the first row before it died: their markers stay.
+    first = rows.pendings_from_row(stored()[0], "default")
+    assert len(push.push(first[:2], by=push.BY_RELAY).fresh) == 2
+    result = relay.relay_once(min_age=0, batch_size=4)  # two rows of 3 are two transactions
+    assert (result.pushed, result.found_pushed, result.errors) == (6, 2, [])
+    assert queued_ids() == [front[0].id, *(job.id for job in jobs)]
+    assert len(redis_client.keys("rq:job:*")) == 8
+    assert all_stored() == 0
+
+
+@ALL
+@OUTBOX
+def test_a_row_of_more_jobs_than_the_batch_size_is_claimed_alone() -> None:
+    with override_settings(RQ_QUEUES=down_queues()), transaction.atomic():
+        get_queue().enqueue_many([Queue.prepare_data(add, (i, i)) for i in range(5)])
+        enqueue(add, 9, 9)
+    with transaction.atomic():
+        claimed, more = rows.claim("default", ["default"], limit=2, min_age=0)
+        assert ([row.jobs for row in claimed], more) == ([5], True)
+    with transaction.atomic():
+        claimed, more = rows.claim("default", ["default"], limit=6, min_age=0)
+        assert ([row.jobs for row in claimed], more) == ([5, 1], False)

@@ -27,6 +27,7 @@ from django.db import connections
 from django_taskq.embedded import EmbeddedRedis
 from django_taskq.outbox import cleanup
 from django_taskq.outbox.push import MARKER_PREFIX
+from django_taskq.outbox.rows import decode_jobs
 from tests.command_helpers import ROOT, manage, manage_argv, subprocess_env, wait_for
 from tests.testapp.worker_jobs import ORDER_KEY
 
@@ -59,13 +60,16 @@ class Shared:
         return redis.Redis.from_url(self.server.url)
 
     def stored_ids(self) -> list[str]:
+        """The ids of the jobs in the outbox (a row holds one or more)."""
         kind, _, name = self.db.partition(":")
         if kind == "sqlite":
             with sqlite3.connect(name, timeout=20) as db:
-                return [row[0] for row in db.execute(f"SELECT job_id FROM {TABLE}")]  # noqa: S608
-        with connections["pg"].cursor() as cursor:
-            cursor.execute(f"SELECT job_id FROM {TABLE}")  # noqa: S608
-            return [row[0] for row in cursor.fetchall()]
+                states = [row[0] for row in db.execute(f"SELECT state FROM {TABLE}")]  # noqa: S608
+        else:
+            with connections["pg"].cursor() as cursor:
+                cursor.execute(f"SELECT state FROM {TABLE}")  # noqa: S608
+                states = [row[0] for row in cursor.fetchall()]
+        return [job_id for state in states for job_id, _fields in decode_jobs(state)]
 
     def stop_redis(self) -> None:
         """Shut the server down, its data saved (then connections are refused)."""

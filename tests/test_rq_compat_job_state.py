@@ -21,7 +21,7 @@ from django_taskq.outbox import relay
 from django_taskq.queues import get_queue
 from django_taskq.rq_compat import jobs
 from django_taskq.rq_compat.encoding import as_text
-from django_taskq.rq_compat.job_state import job_state, restore_job
+from django_taskq.rq_compat.job_state import job_state, job_states_split, restore_job
 from tests.command_helpers import closed_port
 from tests.testapp.jobs import add
 
@@ -54,6 +54,19 @@ def test_a_restored_job_serializes_as_the_original(options: dict[str, Any]) -> N
         "rq_compat.job_state.job_state / restore_job"
     )
     assert (restored.func_name, restored.args, restored.meta) == (job.func_name, job.args, job.meta)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+@pytest.mark.parametrize("options", OPTIONS)
+def test_the_split_state_is_the_state(options: dict[str, Any], encoding: str) -> None:
+    client = redis.Redis.from_url(settings.REDIS_URL, encoding=encoding)
+    queue = Queue("default", connection=client)
+    created = {"timeout" if key == "job_timeout" else key: value for key, value in options.items()}
+    created.pop("at_front", None)
+    job = queue.create_job(add, args=("é", b"\xff"), **{**created, "description": "café"})
+    [(text, binary)] = job_states_split([job], client)
+    assert "data" in binary  # the pickled call
+    assert {**{name: value.encode() for name, value in text.items()}, **binary} == job_state(job, client)
 
 
 def _written(client: redis.Redis, job_id: str) -> dict[str, Any]:

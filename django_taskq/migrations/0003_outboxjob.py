@@ -15,14 +15,17 @@ class Migration(migrations.Migration):
                 ("id", models.BigAutoField(primary_key=True, serialize=False)),
                 ("created_at", models.DateTimeField(db_index=True)),
                 ("queue", models.CharField(max_length=200)),
-                ("job_id", models.CharField(max_length=255)),
+                ("job_id", models.CharField(help_text="The id of the row's first job.", max_length=255)),
+                ("jobs", models.PositiveIntegerField(default=1)),
                 ("token", models.CharField(max_length=32)),
                 ("at_front", models.BooleanField(default=False)),
                 ("scheduled_for", models.DateTimeField(blank=True, null=True)),
                 ("after_failed_write", models.BooleanField(default=False)),
                 (
                     "state",
-                    models.TextField(help_text="The job's hash fields as JSON (binary values in base64)."),
+                    models.TextField(
+                        help_text="Each job's id and hash fields, as JSON (binary values in base64)."
+                    ),
                 ),
             ],
             options={

@@ -3,7 +3,7 @@ not run (another database of theirs rolled back).
 
 Deleting the rows of a commit's jobs right after their push would cost a second database
 commit per transaction. The process instead notes them and deletes them together: at the end
-of the request (after the response is sent), or at its next push once ``BATCH`` rows wait or
+of the request (after the response is sent), or at its next push once ``BATCH`` jobs wait or
 the oldest has waited ``MAX_WAIT`` seconds. Until then their markers say they were pushed; a
 relay that meets them (the process died or went idle) only deletes them. The markers of pushed
 jobs go once the rows' deletion is committed (``push.forget_markers``).
@@ -29,7 +29,7 @@ __all__ = ["BATCH", "MAX_WAIT", "delete_due", "delete_later", "delete_now", "del
 
 logger = logging.getLogger("django_taskq")
 
-BATCH = 100  # rows
+BATCH = 100  # jobs
 MAX_WAIT = 1.0  # seconds; the relay leaves rows younger than outbox.relay.MIN_AGE (longer)
 
 
@@ -45,10 +45,10 @@ _later = _Later()
 
 def delete_rows(pendings: Iterable[PendingJob]) -> None:
     """One DELETE per database for these jobs' rows (DatabaseError propagates)."""
-    by_alias: dict[str, list[int]] = {}
+    by_alias: dict[str, set[int]] = {}
     for pending in pendings:
         stored = rows.stored_row(pending)
-        by_alias.setdefault(stored.alias, []).append(stored.pk)
+        by_alias.setdefault(stored.alias, set()).add(stored.pk)
     for alias, pks in by_alias.items():
         rows.delete(alias, pks)
 
@@ -67,7 +67,7 @@ def delete_later(
 
 
 def delete_due() -> None:
-    """``delete_now`` if ``BATCH`` rows wait or the oldest has waited ``MAX_WAIT`` seconds."""
+    """``delete_now`` if ``BATCH`` jobs wait or the oldest has waited ``MAX_WAIT`` seconds."""
     if _later.pendings and (len(_later.pendings) >= BATCH or time.monotonic() - _later.since >= MAX_WAIT):
         delete_now()
 

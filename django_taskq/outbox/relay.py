@@ -35,7 +35,7 @@ __all__ = ["BATCH_SIZE", "MIN_AGE", "WORKER_INTERVAL", "PeriodicRelay", "RelayRe
 
 logger = logging.getLogger("django_taskq.outbox")
 
-BATCH_SIZE = 500
+BATCH_SIZE = 500  # jobs per transaction (a row of more is taken alone)
 # Rows younger than this are left to the process that stored them (its push normally follows
 # the commit within milliseconds); taking them anyway would be safe, only wasted work.
 MIN_AGE = 2.0
@@ -63,8 +63,8 @@ def relay_once(
             wanted = set(names)
             while wanted:
                 before = len(wanted)
-                claimed, delivered = _relay_batch(alias, sorted(wanted), batch_size, min_age, result, wanted)
-                if claimed < batch_size or (not delivered and len(wanted) == before):
+                more, delivered = _relay_batch(alias, sorted(wanted), batch_size, min_age, result, wanted)
+                if not more or (not delivered and len(wanted) == before):
                     break  # all taken, or only rows that cannot be read are left
         except DatabaseError as exc:
             message = f"database {alias!r}: {type(exc).__name__}: {exc}"
@@ -76,15 +76,15 @@ def relay_once(
 def _relay_batch(
     alias: str, names: list[str], limit: int, min_age: float, result: RelayResult, wanted: set[str]
 ) -> tuple[int, int]:
-    """One transaction: claim, push, delete; (rows claimed, rows delivered). Queues whose
-    Redis fails leave ``wanted``."""
+    """One transaction: claim, push, delete; (whether more rows may wait, jobs delivered).
+    Queues whose Redis fails leave ``wanted``."""
     delivered: list[PendingJob] = []
     with transaction.atomic(using=alias):
-        claimed = rows.claim(alias, names, limit=limit, min_age=min_age)
+        claimed, more = rows.claim(alias, names, limit=limit, min_age=min_age)
         pendings = []
         for row in claimed:
             try:
-                pendings.append(rows.pending_from_row(row, alias))
+                pendings += rows.pendings_from_row(row, alias)
             except Exception:  # left in place, and said every pass
                 logger.exception("django_taskq: outbox row %s (job %s) cannot be read", row.pk, row.job_id)
         forgettable: list[PendingJob] = []
@@ -105,7 +105,7 @@ def _relay_batch(
         rows.delete(alias, [rows.stored_row(pending).pk for pending in delivered])
     for batch in by_connection(forgettable):
         forget_markers(batch[0].queue.connection, batch, now=True)
-    return len(claimed), len(delivered)
+    return more, len(delivered)
 
 
 class PeriodicRelay:

@@ -1,9 +1,13 @@
 """The outbox table: which database holds a job, storing it, claiming it, deleting it.
 
-A stored job is one ``OutboxJob`` row: its queue, id, placement (``at_front``, ``scheduled_for``)
-and its hash fields as ``rq_compat.job_state`` gives them (what the queue's own write would
-send), kept as JSON text. The table is reached through the ORM on the database chosen by
-``storage_alias``; nothing here talks to Redis.
+An ``OutboxJob`` row holds the jobs of one ``store`` call (one ``enqueue()``, or up to
+``JOBS_PER_ROW`` of one ``enqueue_many()``) that share a queue and a placement (``at_front``,
+``scheduled_for``): per job, its id and its hash fields as ``rq_compat.job_state`` gives them
+(what the queue's own write would send), as JSON text. So a batch costs one small INSERT and
+one DELETE, whatever its size. Each job has its own delivery token (the row's token and its
+index), so that jobs of one row pushed by different processes are still pushed once each.
+The table is reached through the ORM on the database chosen by ``storage_alias``; nothing here
+talks to Redis.
 """
 
 from __future__ import annotations
@@ -26,20 +30,24 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from ..models import OutboxJob
-from ..rq_compat.job_state import job_state, restore_job
+from ..rq_compat.job_state import job_states_split, restore_job
 
 if TYPE_CHECKING:
+    from redis import Redis
+    from rq.job import Job
+
     from ..transactions import PendingJob
 
 __all__ = [
+    "JOBS_PER_ROW",
     "MIGRATION_HINT",
     "StoredJob",
     "claim",
-    "decode_state",
+    "decode_jobs",
     "delete",
-    "encode_state",
+    "encode_jobs",
     "outbox_aliases",
-    "pending_from_row",
+    "pendings_from_row",
     "storage_alias",
     "store",
     "stored_row",
@@ -47,6 +55,7 @@ __all__ = [
 ]
 
 MIGRATION_HINT = "Run `manage.py migrate django_taskq` (migration 0003_outboxjob creates the table)."
+JOBS_PER_ROW = 1000  # a bigger batch takes several rows: the relay claims rows by their job count
 
 
 @dataclass(frozen=True)
@@ -120,81 +129,103 @@ def _forget_tables(**kwargs: Any) -> None:
     _tables_missing.clear()
 
 
-# --- the stored form of a job -----------------------------------------------------------------
+# --- the stored form of a row's jobs ----------------------------------------------------------
 
 
-def encode_state(state: dict[str, bytes]) -> str:
-    """JSON text: each field as text when it is UTF-8, else in base64 (pickles, zlib data)."""
-    text: dict[str, str] = {}
-    binary: dict[str, str] = {}
-    for name, value in state.items():
-        try:
-            text[name] = value.decode()
-        except UnicodeDecodeError:
-            binary[name] = base64.b64encode(value).decode("ascii")
-    return json.dumps({"t": text, "b": binary}, separators=(",", ":"))
+def encode_jobs(jobs: Sequence[Job], connection: Redis) -> str:
+    """JSON text of the jobs' ids and hash fields (``job_state``, for ``connection``): each
+    field as text when it is UTF-8, else in base64 (pickles, zlib data)."""
+    entries = []
+    for job, (text, binary) in zip(jobs, job_states_split(jobs, connection), strict=True):
+        encoded = {name: base64.b64encode(value).decode("ascii") for name, value in binary.items()}
+        entries.append({"i": job.id, "t": text, "b": encoded})
+    return json.dumps(entries, separators=(",", ":"))
 
 
-def decode_state(stored: str) -> dict[str, bytes]:
-    document = json.loads(stored)
-    state = {name: value.encode() for name, value in document["t"].items()}
-    state.update((name, base64.b64decode(value)) for name, value in document["b"].items())
-    return state
+def decode_jobs(stored: str) -> list[tuple[str, dict[str, bytes]]]:
+    jobs = []
+    for entry in json.loads(stored):
+        state = {name: value.encode() for name, value in entry["t"].items()}
+        state.update((name, base64.b64decode(value)) for name, value in entry["b"].items())
+        jobs.append((entry["i"], state))
+    return jobs
 
 
-def _row(pending: PendingJob, created_at: datetime, *, after_failed_write: bool) -> OutboxJob:
-    queue, job = pending.queue, pending.job
-    return OutboxJob(
-        created_at=created_at,
-        queue=queue.name,
-        job_id=job.id,
-        token=secrets.token_hex(16),
-        at_front=pending.at_front,
-        scheduled_for=pending.scheduled_for,
-        after_failed_write=after_failed_write,
-        state=encode_state(job_state(job, queue.connection)),
-    )
+def _job_token(row_token: str, index: int) -> str:
+    return f"{row_token}.{index}"
 
 
-def pending_from_row(row: OutboxJob, alias: str) -> PendingJob:
-    """The pending job a row holds, for its queue of RQ_QUEUES (UnknownQueueError if none)."""
+def pendings_from_row(row: OutboxJob, alias: str) -> list[PendingJob]:
+    """The pending jobs a row holds, for its queue of RQ_QUEUES (UnknownQueueError if none)."""
     from ..queues import get_queue
     from ..transactions import PendingJob
 
     queue = get_queue(row.queue)
-    job = restore_job(queue, row.job_id, decode_state(row.state))
-    pending = PendingJob(queue, job, at_front=row.at_front, scheduled_for=row.scheduled_for)
-    pending.outbox = StoredJob(alias, row.pk, row.token, row.after_failed_write)
-    return pending
+    pendings = []
+    for index, (job_id, state) in enumerate(decode_jobs(row.state)):
+        pending = PendingJob(
+            queue, restore_job(queue, job_id, state), at_front=row.at_front, scheduled_for=row.scheduled_for
+        )
+        pending.outbox = StoredJob(alias, row.pk, _job_token(row.token, index), row.after_failed_write)
+        pendings.append(pending)
+    return pendings
 
 
 # --- storing, claiming, deleting ----------------------------------------------------------------
 
 
+def _grouped(pendings: list[PendingJob]) -> list[list[PendingJob]]:
+    """The jobs by queue and placement, in order, in groups of at most ``JOBS_PER_ROW``."""
+    groups: dict[tuple[str, bool, datetime | None], list[list[PendingJob]]] = {}
+    for pending in pendings:
+        chunks = groups.setdefault((pending.queue.name, pending.at_front, pending.scheduled_for), [[]])
+        if len(chunks[-1]) == JOBS_PER_ROW:
+            chunks.append([])
+        chunks[-1].append(pending)
+    return [chunk for chunks in groups.values() for chunk in chunks]
+
+
 def store(pendings: Iterable[PendingJob], alias: str, *, after_failed_write: bool = False) -> None:
-    """Insert a row per pending job in ``alias`` (in its open transaction, if any) and note it
-    on the pending job (``pending.outbox``). One INSERT per call."""
-    pendings = list(pendings)
+    """Insert rows holding these jobs in ``alias`` (in its open transaction, if any), usually
+    one, and note each job's place on it (``pending.outbox``). One INSERT per call."""
+    groups = _grouped(list(pendings))
     if not table_exists(alias):
         raise ImproperlyConfigured(
             f"django-taskq's outbox table does not exist in database {alias!r}. {MIGRATION_HINT}"
         )
     now = timezone.now()
-    rows = [_row(pending, now, after_failed_write=after_failed_write) for pending in pendings]
+    rows = []
+    for group in groups:
+        first = group[0]
+        rows.append(
+            OutboxJob(
+                created_at=now,
+                queue=first.queue.name,
+                job_id=first.job.id,
+                jobs=len(group),
+                token=secrets.token_hex(16),
+                at_front=first.at_front,
+                scheduled_for=first.scheduled_for,
+                after_failed_write=after_failed_write,
+                state=encode_jobs([pending.job for pending in group], first.queue.connection),
+            )
+        )
     connection = connections[alias]
     if connection.features.can_return_rows_from_bulk_insert:
         _insert_returning(connection, rows)  # what bulk_create sends, without its overhead per call
     else:  # MySQL/MariaDB give no primary keys back from a bulk insert
         for row in rows:
             row.save(using=alias, force_insert=True)
-    for pending, row in zip(pendings, rows, strict=True):
-        pending.outbox = StoredJob(alias, row.pk, row.token, after_failed_write)
+    for group, row in zip(groups, rows, strict=True):
+        for index, pending in enumerate(group):
+            pending.outbox = StoredJob(alias, row.pk, _job_token(row.token, index), after_failed_write)
 
 
 _COLUMNS = (
     "created_at",
     "queue",
     "job_id",
+    "jobs",
     "token",
     "at_front",
     "scheduled_for",
@@ -222,10 +253,13 @@ def _insert_returning(connection: Any, rows: list[OutboxJob]) -> None:
         row.pk = key
 
 
-def claim(alias: str, queue_names: Sequence[str], *, limit: int, min_age: float) -> list[OutboxJob]:
+def claim(
+    alias: str, queue_names: Sequence[str], *, limit: int, min_age: float
+) -> tuple[list[OutboxJob], bool]:
     """Inside a transaction on ``alias``: the oldest rows of these queues stored at least
-    ``min_age`` seconds ago, held until the transaction ends so that no other relay delivers
-    them meanwhile (rows another relay holds are skipped where the database can)."""
+    ``min_age`` seconds ago, about ``limit`` jobs (at least one row), held until the transaction
+    ends so that no other relay delivers them meanwhile (rows another relay holds are skipped
+    where the database can). Also whether more rows may be left."""
     connection = connections[alias]
     rows = OutboxJob.objects.using(alias).filter(
         queue__in=queue_names, created_at__lte=timezone.now() - timedelta(seconds=min_age)
@@ -235,17 +269,28 @@ def claim(alias: str, queue_names: Sequence[str], *, limit: int, min_age: float)
         rows = rows.select_for_update(skip_locked=True)
     elif features.has_select_for_update:
         rows = rows.select_for_update()
-    claimed = list(rows.order_by("id")[:limit])
-    if claimed and not features.has_select_for_update:
+    heads = list(rows.order_by("id").values_list("pk", "jobs")[:limit])  # locks them (a short while)
+    chosen: list[int] = []
+    jobs = 0
+    for pk, count in heads:
+        if chosen and jobs + count > limit:
+            break
+        chosen.append(pk)
+        jobs += count
+    more = len(heads) == limit or len(chosen) < len(heads)
+    if not chosen:
+        return [], more
+    if not features.has_select_for_update:
         # No row locks (SQLite): a write takes the database's write lock before the push; it
         # fails if another process changed the table since this transaction read these rows.
-        OutboxJob.objects.using(alias).filter(pk__in=[row.pk for row in claimed]).update(
+        OutboxJob.objects.using(alias).filter(pk__in=chosen).update(
             after_failed_write=F("after_failed_write")
         )
-    return claimed
+    return list(OutboxJob.objects.using(alias).filter(pk__in=chosen).order_by("id")), more
 
 
-def delete(alias: str, pks: Sequence[int]) -> None:
+def delete(alias: str, pks: Iterable[int]) -> None:
     """Delete rows by primary key, in one statement (a no-op for none)."""
-    if pks:
-        OutboxJob.objects.using(alias).filter(pk__in=pks).delete()  # one DELETE: nothing cascades
+    wanted = sorted(set(pks))  # the jobs of one row share it
+    if wanted:
+        OutboxJob.objects.using(alias).filter(pk__in=wanted).delete()  # one DELETE: nothing cascades

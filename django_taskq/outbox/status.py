@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Min
+from django.db.models import Min, Sum
 from django.utils import timezone
 
 from ..models import OutboxJob
@@ -15,7 +15,7 @@ __all__ = ["OutboxStatus", "outbox_status"]
 
 @dataclass
 class OutboxStatus:
-    jobs: int = 0  # rows waiting, every database together
+    jobs: int = 0  # jobs waiting, every database together
     oldest_age: float | None = None  # seconds since the oldest row was stored; None when empty
     errors: list[str] = field(default_factory=list)  # databases that could not be read, and why
 
@@ -33,11 +33,11 @@ def outbox_status() -> OutboxStatus:
             if not rows.table_exists(alias):
                 status.errors.append(f"database {alias!r}: no outbox table. {rows.MIGRATION_HINT}")
                 continue
-            found = OutboxJob.objects.using(alias).aggregate(jobs=Count("pk"), oldest=Min("created_at"))
+            found = OutboxJob.objects.using(alias).aggregate(jobs=Sum("jobs"), oldest=Min("created_at"))
         except Exception as exc:  # statistics never fail for it; the type only (no server details)
             status.errors.append(f"database {alias!r}: {type(exc).__name__}")
             continue
-        status.jobs += found["jobs"]
+        status.jobs += found["jobs"] or 0
         if found["oldest"] is not None and (oldest is None or found["oldest"] < oldest):
             oldest = found["oldest"]
     if oldest is not None:
