@@ -51,12 +51,20 @@ def prepare_for_queue(queue: Queue, job: Job) -> None:
     queue._prepare_for_queue(job)
 
 
-def job_hash_fields(job: Job) -> list[Any]:
-    """The job hash as ``Job.save`` writes it, flattened to HSET's name, value, ... arguments."""
-    fields: list[Any] = []
+def job_hash_fields(job: Job) -> tuple[str, str, list[Any]]:
+    """The job hash as ``Job.save`` writes it, in few arguments (packing each one is most of a
+    script call's cost on the client): the names of the fields that have a value, joined by
+    spaces (RQ's names hold none); those of the empty ones (about half); the values, in order."""
+    names: list[str] = []
+    empty: list[str] = []
+    values: list[Any] = []
     for name, value in job.to_dict().items():
-        fields += (name, value)
-    return fields
+        if value == "":
+            empty.append(name)
+        else:
+            names.append(name)
+            values.append(value)
+    return " ".join(names), " ".join(empty), values
 
 
 def enqueue_data_fields(job_data: Any) -> dict[str, Any]:
@@ -80,11 +88,22 @@ def enqueue_waiting(queue: Queue, job: Job, pipeline: Pipeline) -> None:
 # the hash (Job.save), its expiry (Job.cleanup), the queue entry (Queue.push_job_id) and the
 # queue's name in rq:queues. KEYS: job hash, dependents, dependencies, queue list, rq:queues
 # (then, for a job with a priority, rq_compat.priority.waiting_key). ARGV: ttl (0: none),
-# at_front (1/0), job id, priority ('': none, pushed as RQ does), then the hash's fields and values.
+# at_front (1/0), job id, priority ('': none, pushed as RQ does), then job_hash_fields: the
+# names of the hash's fields with a value, those of the empty ones, the values.
 _ENQUEUE_LUA = (
     priority.PLACE_LUA
     + """
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+local fields, value = {}, 7
+for name in string.gmatch(ARGV[5], '%S+') do
+    fields[#fields + 1] = name
+    fields[#fields + 1] = ARGV[value]
+    value = value + 1
+end
+for name in string.gmatch(ARGV[6], '%S+') do
+    fields[#fields + 1] = name
+    fields[#fields + 1] = ''
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 if tonumber(ARGV[1]) > 0 then
     for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
 end
@@ -145,7 +164,8 @@ def _enqueue_keys_args(queue: Queue, job: Job, at_front: bool) -> tuple[list[Any
     place = priority.priority_of(job)
     if place is not None:
         keys.append(priority.waiting_key(queue))
-    return keys, [ttl, int(at_front), job.id, "" if place is None else place, *job_hash_fields(job)]
+    names, empty, values = job_hash_fields(job)
+    return keys, [ttl, int(at_front), job.id, "" if place is None else place, names, empty, *values]
 
 
 def _enqueue_script(connection: Redis) -> Callable[..., Any]:
