@@ -34,6 +34,7 @@ def stalled_port() -> Iterator[int]:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
+    listener.settimeout(0.1)  # so that the thread sees the end of the test
     held: list[socket.socket] = []
     stop = threading.Event()
 
@@ -41,6 +42,8 @@ def stalled_port() -> Iterator[int]:
         while not stop.is_set():
             try:
                 conn, _address = listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             held.append(conn)  # kept open, never read nor answered
@@ -100,6 +103,20 @@ def test_pages_of_a_stalled_or_refusing_server_answer_within_a_socket_timeout(
             f"{path or 'overview'} took {elapsed:.2f} s ({kind}, socket timeout {SOCKET_TIMEOUT} s)"
         )
     print(f"\n{kind}: " + ", ".join(f"{path} {seconds:.3f} s" for path, seconds in timings.items()))
+
+
+@pytest.mark.parametrize("path", ["stats.json", "metrics"])
+def test_stats_and_metrics_of_a_stalled_or_refusing_server_answer_503_within_a_socket_timeout(
+    settings: Any, broken: tuple[str, dict[str, object]], path: str
+) -> None:
+    kind, config = broken
+    settings.RQ_QUEUES = {**settings.RQ_QUEUES, "broken": config}
+    start = time.perf_counter()
+    response = manager_client().get(BASE + path)
+    elapsed = time.perf_counter() - start
+    assert response.status_code == 503, response.content[:1000]
+    assert SECRET.encode() not in response.content
+    assert elapsed < BOUND, f"{path} took {elapsed:.2f} s ({kind}, socket timeout {SOCKET_TIMEOUT} s)"
 
 
 def _retries(client: Any) -> int:

@@ -24,6 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from ..conf import taskq_settings
+from ..connections import fail_fast
 from ..models import MANAGE_PERMISSION, VIEW_PERMISSION
 from ..stats import gather
 
@@ -94,7 +95,8 @@ def stats_json(request: HttpRequest, token: str | None = None) -> HttpResponse:
     if denied is not None:
         return _private(denied)
     try:
-        stats = gather()
+        with fail_fast():  # answers within one socket timeout, like the pages
+            stats = gather()
     except _REDIS_ERRORS as exc:
         # The exception text may name hosts; the type is enough and never leaks a secret.
         return _private(JsonResponse({"error": f"Redis unreachable ({type(exc).__name__})."}, status=503))
@@ -117,9 +119,10 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return _private(_text(f"Metrics are not available: prometheus-client is not installed. "
                               f"{prometheus.INSTALL_HINT}\n", 501))  # fmt: skip
     try:
-        body, content_type = prometheus.render(
-            request.headers.get("Accept", ""), request.GET.getlist("name[]")
-        )
+        with fail_fast():  # a scrape fails within one socket timeout, not ten
+            body, content_type = prometheus.render(
+                request.headers.get("Accept", ""), request.GET.getlist("name[]")
+            )
     except _REDIS_ERRORS as exc:
         return _private(_text(f"Redis unreachable ({type(exc).__name__}).\n", 503))
     return _private(HttpResponse(body, content_type=content_type))
