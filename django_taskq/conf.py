@@ -34,6 +34,7 @@ QUEUE_OPTION_KEYS: dict[str, tuple[type, ...]] = {
     "SERIALIZER": (str,),
     "QUEUE_CLASS": (str,),
     "JOB_CLASS": (str,),
+    "COMMIT_MODE": (str,),
 }
 QUEUE_KEYS: dict[str, tuple[type, ...]] = {**CONNECTION_KEYS, **QUEUE_OPTION_KEYS}
 

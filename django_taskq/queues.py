@@ -182,7 +182,7 @@ def get_queue(
         ),
     }
     if issubclass(cls, DjangoQueue):
-        kwargs["commit_mode"] = commit_mode
+        kwargs["commit_mode"] = commit_mode if commit_mode is not None else config.get("COMMIT_MODE")
         kwargs["default_result_ttl"] = config.get("DEFAULT_RESULT_TTL", rq_settings.get("DEFAULT_RESULT_TTL"))
     queue = cls(name, **kwargs)
     if plain:

@@ -135,6 +135,8 @@ def test_queue_class_not_commit_safe() -> None:
 
 def test_invalid_commit_mode() -> None:
     assert global_ids(RQ={"COMMIT_MODE": "sometimes"}) == ["django_taskq.E008"]
+    assert queue_ids({"default": {"URL": URL, "COMMIT_MODE": "sometimes"}}) == ["django_taskq.E008"]
+    assert queue_ids({"default": {"URL": URL, "COMMIT_MODE": "outbox"}}) == []
 
 
 @pytest.mark.parametrize("key", ["QUEUE_CLASS", "JOB_CLASS", "WORKER_CLASS", "SERIALIZER", "SCHEDULER_CLASS"])

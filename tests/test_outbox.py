@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import redis
@@ -171,6 +172,21 @@ def test_get_queue_commit_mode_outbox() -> None:
         job = get_queue(commit_mode="outbox").enqueue(add, 1, 2)
         assert [row.job_id for row in stored()] == [job.id]
     assert queued_ids() == [job.id]
+
+
+@ALL
+def test_a_queue_of_rq_queues_in_outbox_mode(settings: Any) -> None:
+    settings.RQ_QUEUES = {
+        **settings.RQ_QUEUES,
+        "kept": {**settings.RQ_QUEUES["default"], "COMMIT_MODE": "outbox"},
+    }
+    assert (get_queue("kept").commit_mode, get_queue().commit_mode) == ("outbox", "on_db_commit")
+    assert get_queue("kept", commit_mode="auto").commit_mode == "auto"
+    with transaction.atomic():
+        stored_job = get_queue("kept").enqueue(add, 1, 2)
+        deferred = get_queue().enqueue(add, 3, 4)
+        assert [row.job_id for row in stored()] == [stored_job.id]  # the other waits in memory
+    assert (queued_ids("kept"), queued_ids()) == ([stored_job.id], [deferred.id])
 
 
 @ALL

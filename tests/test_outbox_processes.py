@@ -272,7 +272,7 @@ def test_fast_path_and_relays_racing_on_the_same_rows_push_each_job_once(shared:
     older than 2 s every 50 ms: the same rows are reached by both sides."""
     relays = [start(shared, "rqrelay", "--interval", "0.05") for _ in range(2)]
     webs = [  # around the relay's MIN_AGE (2 s): either side may come first
-        start(shared, "20", "25", "--delay-push", str(delay), "--name", f"web{delay}", module=True)
+        start(shared, "10", "50", "--delay-push", str(delay), "--name", f"web{delay}", module=True)
         for delay in (1.5, 2.0, 2.5)
     ]
     committed: list[str] = []

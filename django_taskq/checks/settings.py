@@ -103,6 +103,11 @@ def _check_queue(name: str, config: Any) -> list[CheckMessage]:
                     obj,
                 )
             )
+    mode = config.get("COMMIT_MODE")
+    if isinstance(mode, str) and mode not in COMMIT_MODES:
+        messages.append(
+            error(8, f"{obj}['COMMIT_MODE'] is {mode!r}.", f"Use one of: {', '.join(COMMIT_MODES)}.", obj)
+        )
     if "SENTINELS" in config and not config.get("MASTER_NAME"):
         messages.append(error(5, f"{obj} has SENTINELS but no MASTER_NAME.", "Add MASTER_NAME.", obj))
     if isinstance(config.get("SENTINELS"), (list, tuple)) and not all(
