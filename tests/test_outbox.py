@@ -457,3 +457,19 @@ def test_a_row_of_more_jobs_than_the_batch_size_is_claimed_alone() -> None:
     with transaction.atomic():
         claimed, more = rows.claim("default", ["default"], limit=6, min_age=0)
         assert ([row.jobs for row in claimed], more) == ([5, 1], False)
+
+
+@ALL
+@OUTBOX
+def test_the_relay_places_jobs_by_their_priority() -> None:
+    from django_taskq.rq_compat import priority
+
+    with override_settings(RQ_QUEUES=down_queues()), transaction.atomic():
+        queue = get_queue()
+        placed = []
+        for value in (-5, 0, 5):
+            job = queue.create_job(add, args=(value, value))
+            priority.mark(job, value)  # as the Django Tasks backend marks a task's job
+            placed.append(queue.enqueue_job(job))
+    assert relay.relay_once(min_age=0).pushed == 3
+    assert queued_ids() == [placed[2].id, placed[1].id, placed[0].id]

@@ -69,7 +69,7 @@ class Shared:
             with connections["pg"].cursor() as cursor:
                 cursor.execute(f"SELECT state FROM {TABLE}")  # noqa: S608
                 states = [row[0] for row in cursor.fetchall()]
-        return [job_id for state in states for job_id, _fields in decode_jobs(state)]
+        return [job_id for state in states for job_id, _fields, _priority in decode_jobs(state)]
 
     def stop_redis(self) -> None:
         """Shut the server down, its data saved (then connections are refused)."""

@@ -30,6 +30,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from ..models import OutboxJob
+from ..rq_compat import priority
 from ..rq_compat.job_state import job_states_split, restore_job
 
 if TYPE_CHECKING:
@@ -138,16 +139,21 @@ def encode_jobs(jobs: Sequence[Job], connection: Redis) -> str:
     entries = []
     for job, (text, binary) in zip(jobs, job_states_split(jobs, connection), strict=True):
         encoded = {name: base64.b64encode(value).decode("ascii") for name, value in binary.items()}
-        entries.append({"i": job.id, "t": text, "b": encoded})
+        entry: dict[str, object] = {"i": job.id, "t": text, "b": encoded}
+        place = priority.priority_of(job)
+        if place is not None:  # a Django task's priority: the relay places it too
+            entry["p"] = place
+        entries.append(entry)
     return json.dumps(entries, separators=(",", ":"))
 
 
-def decode_jobs(stored: str) -> list[tuple[str, dict[str, bytes]]]:
+def decode_jobs(stored: str) -> list[tuple[str, dict[str, bytes], int | None]]:
+    """(job id, hash fields, priority or None) per job of a row."""
     jobs = []
     for entry in json.loads(stored):
         state = {name: value.encode() for name, value in entry["t"].items()}
         state.update((name, base64.b64decode(value)) for name, value in entry["b"].items())
-        jobs.append((entry["i"], state))
+        jobs.append((entry["i"], state, entry.get("p")))
     return jobs
 
 
@@ -162,10 +168,11 @@ def pendings_from_row(row: OutboxJob, alias: str) -> list[PendingJob]:
 
     queue = get_queue(row.queue)
     pendings = []
-    for index, (job_id, state) in enumerate(decode_jobs(row.state)):
-        pending = PendingJob(
-            queue, restore_job(queue, job_id, state), at_front=row.at_front, scheduled_for=row.scheduled_for
-        )
+    for index, (job_id, state, place) in enumerate(decode_jobs(row.state)):
+        job = restore_job(queue, job_id, state)
+        if place is not None:
+            priority.mark(job, place)
+        pending = PendingJob(queue, job, at_front=row.at_front, scheduled_for=row.scheduled_for)
         pending.outbox = StoredJob(alias, row.pk, _job_token(row.token, index), row.after_failed_write)
         pendings.append(pending)
     return pendings
