@@ -22,7 +22,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.queue import Queue
 from rq.registry import BaseRegistry, StartedJobRegistry
 
-from .queues import get_queue
+from .queues import get_queue, state_registry
 from .rq_compat.encoding import as_text, format_timestamp
 from .rq_compat.jobs import JOB_LUA, job_layout
 
@@ -200,7 +200,7 @@ def delete_registry(queue: Queue | str, registry: str, *, batch_size: int = BATC
     if registry not in DELETABLE_REGISTRIES:
         raise ValueError(f"Jobs of the {registry!r} registry cannot be deleted in bulk.")
     queue = _queue(queue)
-    key = _registry(queue, registry).key
+    key = state_registry(queue, registry).key
     script = _script(queue.connection, _DELETE_REGISTRY_BATCH)
     total = 0
     while True:
@@ -222,7 +222,7 @@ def requeue_registry(
     if registry not in REQUEUEABLE_REGISTRIES:
         raise ValueError(f"Jobs of the {registry!r} registry cannot be requeued.")
     queue = _queue(queue)
-    reg = _registry(queue, registry)
+    reg = state_registry(queue, registry)
     script = _script(queue.connection, _REQUEUE_REGISTRY_BATCH)
     total = offset = 0
     while True:
@@ -255,7 +255,7 @@ def delete_jobs(queue: Queue | str, job_ids: Iterable[str], *, batch_size: int =
     prefer ``empty_queue`` for whole queues.
     """
     queue = _queue(queue)
-    keys = [queue.key, *(_registry(queue, name).key for name in DELETABLE_REGISTRIES)]
+    keys = [queue.key, *(state_registry(queue, name).key for name in DELETABLE_REGISTRIES)]
     script = _script(queue.connection, _DELETE_IDS)
     total = 0
     for chunk in _chunks(job_ids, _positive(batch_size)):
@@ -275,7 +275,7 @@ def requeue_jobs(
     Ids that are not in one of the queue's REQUEUEABLE_REGISTRIES are skipped.
     """
     queue = _queue(queue)
-    registries = [_registry(queue, name) for name in REQUEUEABLE_REGISTRIES]
+    registries = [state_registry(queue, name) for name in REQUEUEABLE_REGISTRIES]
     keys = [queue.key, Queue.redis_queues_keys, *(reg.key for reg in registries)]
     script = _script(queue.connection, _REQUEUE_IDS)
     total = 0
@@ -313,7 +313,7 @@ def clean_registries(queue: Queue | str, *, batch_size: int = BATCH_SIZE) -> dic
     layout = job_layout(queue)
     now = datetime.now(timezone.utc).timestamp()
     for name in DELETABLE_REGISTRIES:
-        key = _registry(queue, name).key
+        key = state_registry(queue, name).key
         count = 0
         if name in ("finished", "failed", "canceled"):
             while True:
@@ -335,11 +335,6 @@ def clean_registries(queue: Queue | str, *, batch_size: int = BATCH_SIZE) -> dic
 
 def _queue(queue: Queue | str) -> Queue:
     return get_queue(queue) if isinstance(queue, str) else queue
-
-
-def _registry(queue: Queue, name: str) -> BaseRegistry:
-    registry: BaseRegistry = getattr(queue, f"{name}_job_registry")
-    return registry
 
 
 def _script(connection: Any, source: str) -> Script:  # a redis.Redis

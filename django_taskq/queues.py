@@ -16,6 +16,7 @@ from redis import Redis
 from redis.client import Pipeline
 from rq.job import Job, JobStatus
 from rq.queue import Queue
+from rq.registry import BaseRegistry
 
 from .conf import COMMIT_MODES, taskq_settings
 from .connections import connection_key, get_redis_connection, server_version
@@ -23,7 +24,27 @@ from .exceptions import MixedConnectionsError
 from .rq_compat import hooks, jobs, priority
 from .transactions import PendingJob, submit
 
-__all__ = ["DjangoQueue", "enqueue", "enqueue_at", "enqueue_in", "get_queue", "get_queues"]
+__all__ = [
+    "REGISTRY_STATES",
+    "DjangoQueue",
+    "enqueue",
+    "enqueue_at",
+    "enqueue_in",
+    "get_queue",
+    "get_queues",
+    "state_registry",
+]
+
+# The states whose jobs a queue keeps in a registry (a sorted set); queued jobs are its list.
+REGISTRY_STATES = ("started", "deferred", "finished", "failed", "scheduled", "canceled")
+
+
+def state_registry(queue: Queue, state: str) -> BaseRegistry:
+    """``queue``'s registry of the jobs in ``state`` (one of ``REGISTRY_STATES``)."""
+    if state not in REGISTRY_STATES:
+        raise ValueError(f"no registry holds {state!r} jobs; the states are {', '.join(REGISTRY_STATES)}")
+    registry: BaseRegistry = getattr(queue, f"{state}_job_registry")  # RQ's public properties
+    return registry
 
 
 class DjangoQueue(Queue):

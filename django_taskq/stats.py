@@ -20,12 +20,12 @@ from redis.sentinel import SentinelConnectionPool
 
 from .conf import taskq_settings
 from .connections import ConnectionGroup, connection_groups
-from .queues import get_queue
+from .queues import REGISTRY_STATES, get_queue, state_registry
 from .rq_compat.encoding import parse_timestamp
 from .rq_compat.storage import scheduler_key, scheduler_lock_key, suspended_key, workers_key
 
 SCHEMA_VERSION = 1
-STATES = ("queued", "started", "deferred", "finished", "failed", "scheduled", "canceled")
+STATES = ("queued", *REGISTRY_STATES)
 
 # The oldest job's enqueued_at, read in the same round trip as the counts.
 _OLDEST_ENQUEUED_AT = """
@@ -158,19 +158,12 @@ def _gather_connection(group: ConnectionGroup, stats: Stats, indexes: dict[str, 
     cutoff = int(datetime.now(timezone.utc).timestamp())  # RQ's clean-up cutoff: whole seconds
     for queue in queues:
         pipe.llen(queue.key)
-        for registry in (
-            queue.started_job_registry,
-            queue.deferred_job_registry,
-            queue.finished_job_registry,
-            queue.failed_job_registry,
-            queue.scheduled_job_registry,
-            queue.canceled_job_registry,
-        ):
-            pipe.zcard(registry.key)
+        for state in REGISTRY_STATES:
+            pipe.zcard(state_registry(queue, state).key)
         pipe.scard(workers_key(queue.name))
         pipe.eval(_OLDEST_ENQUEUED_AT, 1, queue.key, queue.job_class.redis_job_namespace_prefix)
-        for registry in (queue.started_job_registry, queue.finished_job_registry, queue.failed_job_registry):
-            pipe.zcount(registry.key, 0, cutoff)  # what RQ's clean-up removes: scores 0..now
+        for state in ("started", "finished", "failed"):  # what RQ's clean-up removes: scores 0..now
+            pipe.zcount(state_registry(queue, state).key, 0, cutoff)
         pipe.eval(_SCHEDULER_PID, 1, scheduler_lock_key(queue.name), scheduler_key(""))
     pipe.exists(suspended_key())
     pipe.scard(workers_key())

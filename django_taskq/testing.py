@@ -13,7 +13,7 @@ from typing import Any
 
 from rq.job import Job, JobStatus
 
-from .queues import get_queue, get_queues
+from .queues import REGISTRY_STATES, get_queue, get_queues, state_registry
 from .rq_compat.storage import latest_exc_string
 from .transactions import PendingJob, add_observer, remove_observer
 
@@ -127,13 +127,7 @@ def empty_queues(*queue_names: str) -> None:
     for name in queue_names or ("default",):
         queue = get_queue(name)
         queue.empty()  # type: ignore[no-untyped-call]
-        for registry in (
-            queue.started_job_registry,
-            queue.finished_job_registry,
-            queue.failed_job_registry,
-            queue.deferred_job_registry,
-            queue.scheduled_job_registry,
-            queue.canceled_job_registry,
-        ):
+        for state in REGISTRY_STATES:
+            registry = state_registry(queue, state)
             for job_id in registry.get_job_ids():
                 registry.remove(job_id, delete_job=True)

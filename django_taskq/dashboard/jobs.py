@@ -14,7 +14,7 @@ from typing import Any
 
 from ..conf import taskq_settings
 from ..connections import get_connection
-from ..queues import DjangoQueue, get_queue
+from ..queues import DjangoQueue, get_queue, state_registry
 from ..rq_compat.encoding import as_text, parse_timestamp
 from ..rq_compat.storage import (
     STARTED_ENTRY_JOB_ID_LUA_PATTERN,
@@ -48,15 +48,7 @@ def state_key(queue: DjangoQueue, state: str) -> str:
     """The Redis key holding the jobs of ``queue`` in ``state``."""
     if state == "queued":
         return str(queue.key)
-    registry = {
-        "started": queue.started_job_registry,
-        "deferred": queue.deferred_job_registry,
-        "finished": queue.finished_job_registry,
-        "failed": queue.failed_job_registry,
-        "scheduled": queue.scheduled_job_registry,
-        "canceled": queue.canceled_job_registry,
-    }[state]
-    return str(registry.key)
+    return str(state_registry(queue, state).key)
 
 
 def last_line(text: str) -> str:
