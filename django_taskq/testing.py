@@ -60,6 +60,14 @@ def run_jobs(*queue_names: str, max_jobs: int | None = None, with_scheduled: boo
             ran_ids.append(job.id)
             return super().perform_job(job, queue, *args, **kwargs)
 
+        # A burst in this process takes no commands (stop, kill): no channel to listen on, and
+        # no listening thread to wait for at the end (up to a second per call).
+        def subscribe(self) -> None:
+            pass
+
+        def unsubscribe(self) -> None:
+            pass
+
     first = queues[0]
     worker = RecordingWorker(queues, connection=first.connection, job_class=first.job_class,
                              serializer=first.serializer)  # fmt: skip

@@ -58,6 +58,8 @@ OVERRIDDEN: tuple[Hook, ...] = (
     Hook(f"{_BASE}.run_maintenance_tasks", ()),
     Hook(f"{_BASE}.set_state", ("state", "pipeline")),
     Hook(f"{_BASE}.should_run_maintenance_tasks", None),
+    Hook(f"{_BASE}.subscribe", ()),
+    Hook(f"{_BASE}.unsubscribe", ()),
     Hook(f"{_BASE}.teardown", ()),
     Hook(f"{_BASE}.work", ("burst", "logging_level", "max_jobs", "max_idle_time", "with_scheduler",
                            "dequeue_strategy")),
