@@ -48,7 +48,9 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+    def start(self, timeout: float = 10.0, *, own_session: bool = False) -> EmbeddedRedis:
+        """Start the server; ``own_session``: outside this process's session and process group,
+        so that a Ctrl-C or a signal to the group (stopping a demo) does not stop it too."""
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
             redis_server_executable(),
@@ -60,7 +62,9 @@ class EmbeddedRedis:
             "--logfile", str(self.directory / "redis.log"),
             "--pidfile", str(self.directory / "redis.pid"),
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+        self.process = subprocess.Popen(  # noqa: S603
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=own_session
+        )
         wait_until_up(self.url, timeout, self.process)
         return self
 
@@ -120,8 +124,9 @@ def ensure_shared_server(directory: str | os.PathLike[str]) -> str:
                 return url
             except (redis.ConnectionError, RuntimeError):
                 pass
-        server = EmbeddedRedis(directory).start()
-        # Detach: the server outlives this process so the others can share it.
+        # Detached: the server outlives this process, and the Ctrl-C that stops the processes
+        # sharing it, which find it again next time (a worker still stopping can still reach it).
+        server = EmbeddedRedis(directory).start(own_session=True)
         url_file.write_text(server.url)
         server.process = None
         return server.url

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,17 @@ def test_shared_server_restarted_when_dead(tmp_path: Path, processes: None) -> N
     client = redis.Redis.from_url(second)
     assert client.ping()
     client.shutdown(nosave=True)
+
+
+def test_shared_server_survives_a_signal_to_the_starting_process_group(
+    tmp_path: Path, processes: None
+) -> None:
+    # A Ctrl-C stopping `make demo` signals its whole process group: the server is outside it,
+    # so the worker still stopping can reach it, and the next demo finds it again.
+    url = ensure_shared_server(tmp_path)
+    pid = int((tmp_path / "redis.pid").read_text())
+    try:
+        assert os.getsid(pid) != os.getsid(0)
+        assert os.getpgid(pid) != os.getpgid(0)
+    finally:
+        redis.Redis.from_url(url).shutdown(nosave=True)  # our own throwaway server
