@@ -201,31 +201,34 @@ def store(pendings: Iterable[PendingJob], alias: str, *, after_failed_write: boo
             f"django-taskq's outbox table does not exist in database {alias!r}. {MIGRATION_HINT}"
         )
     now = timezone.now()
-    rows = []
-    for group in groups:
-        first = group[0]
-        rows.append(
-            OutboxJob(
-                created_at=now,
-                queue=first.queue.name,
-                job_id=first.job.id,
-                jobs=len(group),
-                token=secrets.token_hex(16),
-                at_front=first.at_front,
-                scheduled_for=first.scheduled_for,
-                after_failed_write=after_failed_write,
-                state=encode_jobs([pending.job for pending in group], first.queue.connection),
-            )
-        )
+    rows: list[dict[str, object]] = [
+        {
+            "created_at": now,
+            "queue": group[0].queue.name,
+            "job_id": group[0].job.id,
+            "jobs": len(group),
+            "token": secrets.token_hex(16),
+            "at_front": group[0].at_front,
+            "scheduled_for": group[0].scheduled_for,
+            "after_failed_write": after_failed_write,
+            "state": encode_jobs([pending.job for pending in group], group[0].queue.connection),
+        }
+        for group in groups
+    ]
     connection = connections[alias]
     if connection.features.can_return_rows_from_bulk_insert:
-        _insert_returning(connection, rows)  # what bulk_create sends, without its overhead per call
+        keys = _insert_returning(connection, rows)  # what bulk_create sends, without the models
     else:  # MySQL/MariaDB give no primary keys back from a bulk insert
-        for row in rows:
+        keys = []
+        for values in rows:
+            row = OutboxJob(**values)
             row.save(using=alias, force_insert=True)
-    for group, row in zip(groups, rows, strict=True):
+            keys.append(row.pk)
+    for group, values, key in zip(groups, rows, keys, strict=True):
         for index, pending in enumerate(group):
-            pending.outbox = StoredJob(alias, row.pk, _job_token(row.token, index), after_failed_write)
+            pending.outbox = StoredJob(
+                alias, key, _job_token(str(values["token"]), index), after_failed_write
+            )
 
 
 _COLUMNS = (
@@ -241,23 +244,34 @@ _COLUMNS = (
 )
 
 
-def _insert_returning(connection: Any, rows: list[OutboxJob]) -> None:
-    """One ``INSERT ... VALUES (...), ... RETURNING id``; sets each row's primary key."""
-    fields = [field for field in OutboxJob._meta.concrete_fields if field.name in _COLUMNS]
-    quote = connection.ops.quote_name
-    values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
-    sql = (
-        f"INSERT INTO {quote(OutboxJob._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-        f"VALUES {values} RETURNING {quote(OutboxJob._meta.pk.column or 'id')}"
-    )
-    params = [
-        field.get_db_prep_save(getattr(row, field.attname), connection) for row in rows for field in fields
-    ]
+_insert_sqls: dict[tuple[str, int], str] = {}  # (vendor, rows): the statement (a few sizes)
+_FIELDS = tuple(field for field in OutboxJob._meta.concrete_fields if field.name in _COLUMNS)
+
+
+def _insert_sql(connection: Any, count: int) -> str:
+    """``INSERT ... VALUES (...), ... RETURNING id`` for ``count`` rows of ``_FIELDS``."""
+    key = (connection.vendor, count)
+    sql = _insert_sqls.get(key)
+    if sql is None:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(field.column) for field in _FIELDS)
+        values = ", ".join(["(" + ", ".join(["%s"] * len(_FIELDS)) + ")"] * count)
+        sql = (
+            f"INSERT INTO {quote(OutboxJob._meta.db_table)} ({columns}) "  # noqa: S608
+            f"VALUES {values} RETURNING {quote(OutboxJob._meta.pk.column or 'id')}"
+        )
+        if len(_insert_sqls) < 64:
+            _insert_sqls[key] = sql
+    return sql
+
+
+def _insert_returning(connection: Any, rows: list[dict[str, object]]) -> list[int]:
+    """One INSERT of ``rows`` (column values); their primary keys, in order."""
+    sql = _insert_sql(connection, len(rows))
+    params = [field.get_db_prep_save(row[field.name], connection) for row in rows for field in _FIELDS]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        keys = [found[0] for found in cursor.fetchall()]
-    for row, key in zip(rows, keys, strict=True):  # RETURNING gives the rows in VALUES order
-        row.pk = key
+        return [found[0] for found in cursor.fetchall()]  # RETURNING gives the rows in VALUES order
 
 
 def claim(
