@@ -138,13 +138,13 @@ def test_the_rows_of_pushed_jobs_are_deleted_together_then_their_markers(redis_c
     with transaction.atomic():
         for i in range(cleanup.BATCH):
             enqueue(add, i, i)
-    assert (all_stored(), markers()) == (0, 101)  # a batch of rows: one DELETE
+    assert (all_stored(), markers()) == (0, cleanup.BATCH + 1)  # a batch of rows: one DELETE
     with transaction.atomic():
         enqueue(add, 2, 2)
     assert (all_stored(), markers()) == (1, 1)  # the markers went with this push
     cleanup.after_request()
     assert (all_stored(), markers()) == (0, 0)
-    assert len(queued_ids()) == 102
+    assert len(queued_ids()) == cleanup.BATCH + 2
 
 
 @ALL

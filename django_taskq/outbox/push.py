@@ -33,7 +33,7 @@ import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import NoScriptError, RedisError, WatchError
 
@@ -43,6 +43,7 @@ from .rows import stored_row
 
 if TYPE_CHECKING:
     from redis import Redis
+    from redis.client import Pipeline
 
     from ..queues import DjangoQueue
     from ..transactions import PendingJob
@@ -121,25 +122,12 @@ def push(pendings: Sequence[PendingJob], *, by: str) -> Pushed:
 def _push_scripted(pendings: list[PendingJob], by: str, result: Pushed) -> None:
     client: Redis = pendings[0].queue.connection
     forgotten = _forgotten.take(client)  # deleted in this round trip: none of their own
+    for pending in pendings:
+        jobs.prepare_for_queue(pending.queue, pending.job)
     try:
         for attempt in range(2):
-            pipe = client.pipeline(transaction=False)
-            for pending in pendings:
-                jobs.prepare_for_queue(pending.queue, pending.job)
-                marker = marker_key(stored_row(pending).token)
-                jobs.write_queued_once(
-                    pipe,
-                    pending.queue,
-                    pending.job,
-                    at_front=pending.at_front,
-                    marker=marker,
-                    value=by,
-                    ttl=MARKER_TTL,
-                )
-            if forgotten:
-                pipe.delete(*forgotten)
             try:
-                replies = pipe.execute()
+                replies = _write_once(client, pendings, by, forgotten)
             except NoScriptError:  # a new server: no job of the batch was written
                 if attempt:
                     raise
@@ -152,6 +140,27 @@ def _push_scripted(pendings: list[PendingJob], by: str, result: Pushed) -> None:
     for pending, reply in zip(pendings, replies, strict=False):
         found = "" if reply == 1 else _text(reply)
         _count(pending, found, by, result)
+
+
+def _write_once(client: Redis, pendings: list[PendingJob], by: str, forgotten: list[str]) -> list[Any]:
+    """One round trip: each job's script, and the deletion of ``forgotten`` markers; the replies.
+    A lone job (the common commit) is one command, without a pipeline's cost."""
+    if len(pendings) == 1 and not forgotten:
+        return [_write_one(client, pendings[0], by)]
+    pipe = client.pipeline(transaction=False)
+    for pending in pendings:
+        _write_one(pipe, pending, by)
+    if forgotten:
+        pipe.delete(*forgotten)
+    replies: list[Any] = pipe.execute()
+    return replies
+
+
+def _write_one(target: Redis | Pipeline, pending: PendingJob, by: str) -> Any:
+    marker = marker_key(stored_row(pending).token)
+    return jobs.write_queued_once(
+        target, pending.queue, pending.job, at_front=pending.at_front, marker=marker, value=by, ttl=MARKER_TTL
+    )
 
 
 def _push_watched(pendings: list[PendingJob], by: str, wrapped: bool, result: Pushed) -> None:

@@ -2,9 +2,9 @@
 
 An ``OutboxJob`` row holds the jobs of one ``store`` call (one ``enqueue()``, or up to
 ``JOBS_PER_ROW`` of one ``enqueue_many()``) that share a queue and a placement (``at_front``,
-``scheduled_for``): per job, its id and its hash fields as ``rq_compat.job_state`` gives them
-(what the queue's own write would send), as JSON text. So a batch costs one small INSERT and
-one DELETE, whatever its size. Each job has its own delivery token (the row's token and its
+``scheduled_for``): per job, its id and its non-empty hash fields as ``rq_compat.job_state``
+gives them (what the queue's own write would send), as JSON text. So a batch costs one INSERT
+and one DELETE, whatever its size. Each job has its own delivery token (the row's token and its
 index), so that jobs of one row pushed by different processes are still pushed once each.
 The table is reached through the ORM on the database chosen by ``storage_alias``; nothing here
 talks to Redis.
@@ -139,7 +139,9 @@ def encode_jobs(jobs: Sequence[Job], connection: Redis) -> str:
     entries = []
     for job, (text, binary) in zip(jobs, job_states_split(jobs, connection), strict=True):
         encoded = {name: base64.b64encode(value).decode("ascii") for name, value in binary.items()}
-        entry: dict[str, object] = {"i": job.id, "t": text, "b": encoded}
+        # Empty fields (about half of a new job's) are left out: Job.restore reads them back empty.
+        filled = {name: value for name, value in text.items() if value}
+        entry: dict[str, object] = {"i": job.id, "t": filled, "b": encoded}
         place = priority.priority_of(job)
         if place is not None:  # a Django task's priority: the relay places it too
             entry["p"] = place
