@@ -184,17 +184,26 @@ def test_a_transaction_a_job_left_open_goes_with_its_connection(alias: str) -> N
     left_open = transaction.atomic(using=alias)
     left_open.__enter__()  # a job that never leaves its atomic block
     old = connections[alias]
-    with old.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    close_unusable_db_connections()
-    new = connections[alias]
-    assert new is not old and not new.in_atomic_block, (
-        "`del django.db.connections[alias]` no longer makes the next connections[alias] a new "
-        "connection object; update django_taskq.worker.db.discard_connection"
-    )
-    with transaction.atomic(using=alias), new.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        assert cursor.fetchone()[0] == 1
+    try:
+        with old.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        close_unusable_db_connections()
+        new = connections[alias]
+        assert new is not old and not new.in_atomic_block, (
+            "`del django.db.connections[alias]` no longer makes the next connections[alias] a new "
+            "connection object; update django_taskq.worker.db.discard_connection"
+        )
+        with transaction.atomic(using=alias), new.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone()[0] == 1
+        new.close()
+    finally:
+        # A worker process drops the old object for good; this test process puts it back and ends
+        # its block, because others share it: the live server thread of the browser tests uses the
+        # very object of the in-memory SQLite database, and a second connection to that database
+        # would find its tables locked by the first.
+        connections[alias] = old
+        left_open.__exit__(None, None, None)
 
 
 # --- the default (prefork) worker --------------------------------------------------------
