@@ -43,7 +43,6 @@ from .rows import stored_row
 
 if TYPE_CHECKING:
     from redis import Redis
-    from redis.client import Pipeline
 
     from ..queues import DjangoQueue
     from ..transactions import PendingJob
@@ -143,24 +142,23 @@ def _push_scripted(pendings: list[PendingJob], by: str, result: Pushed) -> None:
 
 
 def _write_once(client: Redis, pendings: list[PendingJob], by: str, forgotten: list[str]) -> list[Any]:
-    """One round trip: each job's script, and the deletion of ``forgotten`` markers; the replies.
-    A lone job (the common commit) is one command, without a pipeline's cost."""
-    if len(pendings) == 1 and not forgotten:
-        return [_write_one(client, pendings[0], by)]
+    """One round trip: each job's script, and the deletion of ``forgotten`` markers; the replies."""
     pipe = client.pipeline(transaction=False)
     for pending in pendings:
-        _write_one(pipe, pending, by)
+        marker = marker_key(stored_row(pending).token)
+        jobs.write_queued_once(
+            pipe,
+            pending.queue,
+            pending.job,
+            at_front=pending.at_front,
+            marker=marker,
+            value=by,
+            ttl=MARKER_TTL,
+        )
     if forgotten:
         pipe.delete(*forgotten)
     replies: list[Any] = pipe.execute()
     return replies
-
-
-def _write_one(target: Redis | Pipeline, pending: PendingJob, by: str) -> Any:
-    marker = marker_key(stored_row(pending).token)
-    return jobs.write_queued_once(
-        target, pending.queue, pending.job, at_front=pending.at_front, marker=marker, value=by, ttl=MARKER_TTL
-    )
 
 
 def _push_watched(pendings: list[PendingJob], by: str, wrapped: bool, result: Pushed) -> None:

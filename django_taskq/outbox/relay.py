@@ -75,7 +75,7 @@ def relay_once(
 
 def _relay_batch(
     alias: str, names: list[str], limit: int, min_age: float, result: RelayResult, wanted: set[str]
-) -> tuple[int, int]:
+) -> tuple[bool, int]:
     """One transaction: claim, push, delete; (whether more rows may wait, jobs delivered).
     Queues whose Redis fails leave ``wanted``."""
     delivered: list[PendingJob] = []
